@@ -1,0 +1,79 @@
+"""The `highlighter` command: a thin Typer layer over the API.
+
+Exit codes: 0 ok, 1 error (bad input, failed job), 2 usage error.
+Errors raised as `HighlighterError` print one line; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from highlighter import __version__
+from highlighter.cli import common
+from highlighter.errors import HighlighterError
+
+app = typer.Typer(
+    name="highlighter",
+    help="Find the highlights in raw video and cut them out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"highlighter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug logs)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors; no progress."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    common.state.verbose, common.state.quiet, common.state.debug = verbose, quiet, debug
+    level = logging.WARNING - 10 * min(verbose, 2) if not quiet else logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+# Each command lives in its own module and registers itself on `app`.
+from highlighter.cli import info as _info  # noqa: E402,F401
+
+
+def main() -> None:
+    """Console entry point: run the app, turning known errors into one line."""
+    try:
+        app(standalone_mode=False)
+    except HighlighterError as exc:
+        if common.state.debug:
+            raise
+        common.error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        common.error_line("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        common.error_line("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if common.state.debug:
+            raise
+        common.error_line(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
