@@ -44,6 +44,11 @@ def _root(
 
 # Each command lives in its own module and registers itself on `app`.
 from highlighter.cli import info as _info  # noqa: E402,F401
+from highlighter.cli import weights as _weights, features as _features  # noqa: E402,F401
+from highlighter.cli import extract as _extract  # noqa: E402,F401
+from highlighter.cli import evaluate as _evaluate  # noqa: E402,F401
+from highlighter.cli import train as _train  # noqa: E402,F401
+from highlighter.cli import detect as _detect, trim as _trim  # noqa: E402,F401
 
 
 def main() -> None:

@@ -12,3 +12,5 @@ from highlighter.features.base import (  # noqa: F401
 )
 
 # Built-in backbones register themselves on import (one line per module, sorted).
+from highlighter.features import audio  # noqa: F401
+from highlighter.features import visual  # noqa: F401

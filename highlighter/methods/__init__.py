@@ -14,3 +14,7 @@ from highlighter.methods.base import (  # noqa: F401
 
 # Built-in methods register themselves on import. Each line is added by the
 # module's author; keep them sorted.
+from highlighter.methods import baselines  # noqa: F401,E402
+from highlighter.methods import avr, chd  # noqa: F401,E402
+from highlighter.methods import rasl  # noqa: F401,E402
+from highlighter.methods import hpcl  # noqa: F401,E402

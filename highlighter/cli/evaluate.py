@@ -1,0 +1,98 @@
+"""`highlighter evaluate`: score detectors on a benchmark directory (UMT layout).
+
+Thin over `highlighter.eval.harness`: pick the split, build the detectors, score
+them with the same code as the baselines, print one row per method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from highlighter.cli import common
+from highlighter.cli.main import app
+
+DATASET_TITLES = {"youtube": "YouTube Highlights", "tvsum": "TVSum"}
+
+
+def results_table(results, title: str) -> Table:
+    """One column per domain plus the mean, one row per method (numbers in %)."""
+    domains = sorted({d for r in results for d in r.per_domain})
+    table = Table(title=title, title_justify="left")
+    table.add_column("method", no_wrap=True)
+    for d in domains:
+        table.add_column(d, justify="right")
+    table.add_column("mean", justify="right", style="bold")
+    for r in results:
+        cells = [f"{100 * r.per_domain[d]:.2f}" if d in r.per_domain else "-" for d in domains]
+        table.add_row(r.method, *cells, f"{100 * r.overall:.2f}")
+    return table
+
+
+@app.command("evaluate")
+def evaluate(
+    data: Path = typer.Option(..., "--data", "-d", help="Benchmark directory in the UMT feature layout."),
+    method: Optional[list[str]] = typer.Option(None, "--method", "-m", help="Method to score (repeatable)."),
+    weights: Optional[list[Path]] = typer.Option(None, "--weights", "-w", help="Trained weights file (repeatable)."),
+    split: Optional[str] = typer.Option(None, "--split", help="train | val | all (default: val if the directory has one, else train)."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Add the random and feature-norm rows."),
+    all_methods: bool = typer.Option(False, "--all", help="Every method with shipped weights for this dataset."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results (per domain and per video) as JSON."),
+    predictions: Optional[Path] = typer.Option(None, "--predictions", help="Write per-clip scores as JSONL, one line per video and method."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random baseline."),
+) -> None:
+    """Score detectors on YouTube Highlights (mAP) or TVSum (top-5 mAP), per domain."""
+    from highlighter.errors import InputError, UsageError
+    from highlighter.eval.datasets import detect_name, load_dataset
+    from highlighter.eval.harness import (
+        default_split,
+        evaluate_scores,
+        predict,
+        select_detectors,
+        write_predictions,
+        write_results_json,
+    )
+    from highlighter.methods.shipped import shipped_dir
+
+    if split is not None and split not in ("train", "val", "all"):
+        raise UsageError(f"--split must be train, val or all, not '{split}'")
+    for out in (json_out, predictions):
+        if out is not None and (out.resolve() == data.resolve() or data.resolve() in out.resolve().parents):
+            raise UsageError(f"{out}: refusing to write inside the dataset directory {data}")
+    if not data.is_dir():
+        raise InputError(f"{data}: dataset directory not found; point --data at a folder in the UMT feature layout")
+    name = detect_name(data)
+    split = split or default_split(data)
+    entries = select_detectors(name, method, [str(w) for w in weights or []], all_methods, baselines, seed)
+    if all_methods and not any(e.weights for e in entries):
+        common.warn(f"--all: no shipped weights for {name} in {shipped_dir()}; only the baselines are scored")
+    dataset = load_dataset(data, split, name=name)
+    common.info(
+        f"{DATASET_TITLES.get(dataset.name, dataset.name)}: split '{split}', {len(dataset.videos)} videos scored, "
+        f"{len(dataset.missing)} listed without features"
+    )
+
+    results, preds = [], {}
+    with Progress(console=common.err_console, transient=True, disable=not common.progress_enabled()) as bar:
+        for e in entries:
+            common.info(f"scoring {e.label}" + (f" ({e.weights})" if e.weights else ""))
+            task = bar.add_task(e.label, total=len(dataset.videos))
+            scores = predict(e.detector, dataset, on_video=lambda _v, t=task: bar.advance(t))
+            preds[e.label] = scores
+            results.append(evaluate_scores(dataset, scores, method=e.label))
+
+    metric = results[0].metric
+    title = f"{DATASET_TITLES.get(dataset.name, dataset.name)} {metric} (%), split {split}, {len(dataset.videos)} videos"
+    common.console.print(results_table(results, title))
+    if json_out is not None:
+        extra = {"data": str(data.resolve()), "dataset": dataset.name, "split": split, "seed": seed,
+                 "num_videos": len(dataset.videos), "missing": dataset.missing}
+        write_results_json(json_out, results, extra)
+        common.info(f"wrote {json_out}")
+    if predictions is not None:
+        write_predictions(predictions, preds, dataset)
+        common.info(f"wrote {predictions}")

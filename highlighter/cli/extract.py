@@ -1,0 +1,108 @@
+"""`highlighter extract-features DIR_OR_FILES... -o OUT`: a thin layer over `extract_many`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from highlighter.cli import common
+from highlighter.cli.main import app
+from highlighter.errors import HighlighterError, UsageError
+from highlighter.features.extract import BatchReport, ExtractConfig, Progress, extract_many
+from highlighter.features.grid import ClipGrid
+
+
+class RichProgress(Progress):
+    """Overall bar (videos) + per-video bar (clips x modalities) on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RP, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.bars = RP(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TimeRemainingColumn(), console=common.err_console, transient=True)
+        self.overall = None
+        self.video = None
+
+    def __enter__(self) -> "RichProgress":
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def batch_start(self, total: int) -> None:
+        self.overall = self.bars.add_task("videos", total=total)
+
+    def video_start(self, path: Path, total: int) -> None:
+        if self.video is not None:
+            self.bars.remove_task(self.video)
+        self.video = self.bars.add_task(f"  {path.name[:40]} (clips)", total=max(total, 1))
+
+    def video_advance(self, n: int) -> None:
+        if self.video is not None:
+            self.bars.advance(self.video, n)
+
+    def video_end(self, path: Path, status: str) -> None:
+        if self.overall is not None:
+            self.bars.advance(self.overall, 1)
+        if status == "failed":
+            self.bars.console.print(f"[red]failed[/red] {path}", highlight=False)
+
+
+class LineProgress(Progress):
+    """One line per finished video when stderr is not a terminal (logs, CI)."""
+
+    def video_end(self, path: Path, status: str) -> None:
+        if status != "skipped":
+            common.info(f"{status}: {path}")
+
+
+def _backbone(value: str | None) -> str | None:
+    return None if value is None or value.strip().lower() in ("", "none") else value.strip()
+
+
+@app.command("extract-features")
+def extract_features_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Video files and/or folders (searched recursively; hidden files skipped)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: OUT/<stem>.features.npz per video."),
+    visual: str = typer.Option("i3d", "--visual", help="Visual backbone (see `highlighter features list`), or 'none'."),
+    audio: str = typer.Option("panns", "--audio", help="Audio backbone, or 'none' for visual features only."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Same as --audio none."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (fp16 is used on CUDA)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips per backbone call."),
+    clip_seconds: float = typer.Option(2.0, "--clip-seconds", help="Clip length of the grid (RASL samples 0.2 s)."),
+    hop_seconds: Optional[float] = typer.Option(None, "--hop-seconds", help="Clip hop (default: the clip length)."),
+    random_weights: bool = typer.Option(False, "--random-weights",
+                                        help="Backbone architectures with random weights (benchmarks, tests)."),
+    force: bool = typer.Option(False, "--force", help="Re-extract even when the output is up to date."),
+    backend: str = typer.Option("auto", "--decoder", help="Frame decoder: auto | decord | pyav."),
+) -> None:
+    """Extract visual + audio features on a clip grid, one file per video (skips up-to-date files)."""
+    vis, aud = _backbone(visual), None if no_audio else _backbone(audio)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a folder for the feature files")
+    config = ExtractConfig(visual=vis, audio=aud, grid=ClipGrid(clip_seconds, hop_seconds),
+                           pretrained=not random_weights, device=device, batch_size=batch_size,
+                           decode_backend=backend)
+    if common.progress_enabled():
+        with RichProgress() as bars:
+            report = extract_many(inputs, out, config, bars, force=force)
+    else:
+        report = extract_many(inputs, out, config, LineProgress(), force=force)
+    _summary(report)
+    if not report.ok:
+        # an error (not typer.Exit, which main() runs with standalone_mode=False and would turn into 0)
+        raise HighlighterError(f"{len(report.failed)} of {len(report.results)} video(s) failed; "
+                               "see the lines above, fix or remove them and re-run (done files are skipped)")
+
+
+def _summary(report: BatchReport) -> None:
+    secs = sum(r.duration for r in report.done)
+    common.console.print(
+        f"extracted {len(report.done)} ({secs:.0f} s of video), up to date {len(report.skipped)}, "
+        f"failed {len(report.failed)} in {report.seconds:.1f} s", highlight=False)
+    for r in report.failed:
+        common.error_line(f"{r.source}: {r.message}" if str(r.source) not in r.message else r.message)

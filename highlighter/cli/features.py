@@ -1,0 +1,37 @@
+"""`highlighter features list`: the registered backbones and whether their weights are here."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from highlighter.cli.common import console
+from highlighter.cli.main import app
+from highlighter.features.base import BackboneSpec, available_backbones, backbone_class
+
+features_app = typer.Typer(help="Feature backbones.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+
+
+def weights_status(spec: BackboneSpec) -> str:
+    """cached / missing / bundled, without hashing or network."""
+    cls = backbone_class(spec.name)
+    if hasattr(cls, "weights_status"):
+        return cls.weights_status()
+    if spec.weights is None:
+        return "bundled"
+    from highlighter.features.weights import is_cached
+
+    return "cached" if is_cached(spec.weights) else "missing"
+
+
+@features_app.command("list")
+def list_cmd(modality: str = typer.Option(None, "--modality", help="Only 'visual' or 'audio'.")) -> None:
+    """Backbones: modality, feature dim, weights and their status, input contract."""
+    t = Table(title="backbones", title_justify="left")
+    for col in ("name", "modality", "dim", "weights", "status", "contract"):
+        t.add_column(col, overflow="fold")
+    for spec in available_backbones(modality):
+        t.add_row(spec.name, spec.modality, str(spec.dim), spec.weights or "(pip package)", weights_status(spec),
+                  spec.contract)
+    console.print(t)

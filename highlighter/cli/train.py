@@ -1,0 +1,52 @@
+"""`highlighter train`: fit any trainable detector on benchmark feature dirs.
+
+Thin over `highlighter.methods.common.train_detector`; generic over the method
+registry — ``--set key=value`` reaches every field of the method's config.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from highlighter.cli import common
+from highlighter.cli.main import app
+
+
+@app.command("train")
+def train(
+    method: str = typer.Option(..., "--method", "-m", help="Registered method to train (see `highlighter info`)."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="Benchmark dir in the UMT layout, or DIR:split (repeatable)."),
+    out: Path = typer.Option(..., "--output", "-o", help="Weights file to write (.safetensors)."),
+    split: Optional[list[str]] = typer.Option(None, "--split", help="train | val | all: once for every dir, or once per --data (default train)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: same seed, same data, same weights."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the method's number of epochs."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable); ablations are flags, e.g. --set use_sa=false."),
+) -> None:
+    """Train a detector without touching its test labels; writes fp16 safetensors + metadata."""
+    from highlighter.methods.common import train_detector
+
+    command = "highlighter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = train_detector(
+        method,
+        data,
+        out,
+        seed=seed,
+        epochs=epochs,
+        device=device,
+        overrides=overrides or [],
+        splits=split or [],
+        command=command,
+        log=common.info,
+    )
+    final = result.report.losses[-1].get("total") if result.report.losses else None
+    loss = f", final loss {final:.4f}" if final is not None else ""
+    common.console.print(
+        f"trained {method} on {result.info['num_videos']} videos in {result.info['train_seconds']:.1f} s{loss} -> {result.path}",
+        highlight=False,
+    )

@@ -1,0 +1,77 @@
+"""`highlighter trim VIDEO [--from detect.json] -o reel.mp4`: a thin layer over `outputs.trim.trim`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from highlighter.cli import common
+from highlighter.cli.detect import (MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, SMOOTH, THRESHOLD, TOP, notice,
+                                    select_config)
+from highlighter.cli.main import app
+from highlighter.errors import InputError
+
+
+def result_for(video: Path, from_json: Path):
+    """The detect result in ``from_json``, checked to be about ``video`` (same name or same size)."""
+    from highlighter.outputs.schema import load_result
+
+    result = load_result(from_json)
+    size = video.stat().st_size if video.is_file() else None
+    same_size = result.video.size_bytes is None or size is None or result.video.size_bytes == size
+    if result.video.name != video.name and not same_size:
+        raise InputError(f"{from_json} is about {result.video.name}, not {video.name}; "
+                         "pass the result of `highlighter detect` on this video")
+    if not same_size:
+        common.warn(f"{video} changed size since {from_json} was written; segment times may be off")
+    return result
+
+
+@app.command("trim")
+def trim_cmd(
+    video: Path = typer.Argument(..., help="The video to cut."),
+    from_json: Optional[Path] = typer.Option(None, "--from", help="Use segments from a `highlighter detect` JSON."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Reel file (default: <video>-highlights.mp4)."),
+    top: Optional[str] = TOP, threshold: Optional[float] = THRESHOLD, min_length: Optional[float] = MIN_LENGTH,
+    max_length: Optional[float] = MAX_LENGTH, merge_gap: Optional[float] = MERGE_GAP, pad: Optional[float] = PAD,
+    smooth: Optional[float] = SMOOTH,
+    order: str = typer.Option("time", "--order", help="time (as in the video) or score (best first)."),
+    copy: bool = typer.Option(False, "--copy", help="Fast stream copy; cuts snap back to keyframes."),
+    split: bool = typer.Option(False, "--split", help="One file per segment (<out>-001.mp4, ...) instead of a reel."),
+    crossfade: float = typer.Option(0.0, "--crossfade", help="Cross-fade seconds between segments (re-encodes)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    method: str = typer.Option("rasl", "--method", "-m", help="Detector, when running detect first."),
+    backbone: str = typer.Option("auto", "--backbone", "-b", help="Backbone, when running detect first."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Detector weights, when running detect first."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache folder."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+    no_fallback: bool = typer.Option(False, "--no-fallback", help="Fail instead of the offline fallback."),
+) -> None:
+    """Cut the highlight segments out of VIDEO and join them (runs detect first without --from)."""
+    from highlighter.api import DetectConfig, detect
+    from highlighter.outputs.segments import select_segments
+    from highlighter.outputs.trim import TrimConfig, trim
+
+    cfg = TrimConfig(order=order, copy=copy, split=split, crossfade=crossfade, force=force)  # options first
+    sel_given = any(v is not None for v in (top, threshold, min_length, max_length, merge_gap, pad, smooth))
+    output = output or Path(f"{video.stem}-highlights.mp4")
+    if from_json is not None:
+        result = result_for(video, from_json)
+        segments = result.segments
+        if sel_given:  # re-select from the stored per-clip scores
+            sel = select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth, base=result.selection)
+            segments = select_segments(result.starts, result.ends, result.scores, sel, result.video.duration)
+    else:
+        sel = select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth)
+        config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None, select=sel,
+                              cache_dir=str(cache_dir) if cache_dir else None, device=device, fallback=not no_fallback)
+        common.info(f"detecting highlights in {video} ...")
+        result = detect(video, config, log=notice)
+        segments = result.segments
+    res = trim(video, segments, output, cfg, log=common.info)
+    total = sum(g.duration for g in res.segments)
+    common.console.print(f"wrote {len(res.outputs)} file(s): {', '.join(str(p) for p in res.outputs)} — "
+                         f"{len(res.segments)} segment(s), {res.expected_duration:.1f} s of {total:.1f} s selected "
+                         f"({res.mode}, {res.seconds:.1f} s)", highlight=False)

@@ -1,0 +1,257 @@
+"""Score detectors on a benchmark split, one number per domain and their mean.
+
+Protocols (UMT / QD-DETR / lighthouse):
+
+* YouTube Highlights: per video the AP of the full ranking (``youtube_video_ap``),
+  mean over the videos of a domain, then mean over the domains.
+* TVSum: per video the top-5 AP averaged over the 20 annotators
+  (``tvsum_video_top5_map``), mean over a domain's videos, then over the domains.
+
+Domains with no scored video in the split are left out of the mean (a held-out
+directory may cover only some domains); `EvalResult.per_domain` shows which
+were used. Predictions are plain ``{vid: scores}`` dicts so they can be saved as
+JSONL and re-scored anywhere (`write_predictions` / `read_predictions`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from highlighter.errors import InputError
+from highlighter.eval.datasets import Dataset, VideoFeatures
+from highlighter.eval.metrics import tvsum_video_top5_map, youtube_video_ap
+from highlighter.methods.base import Detector
+
+METRIC_NAMES = {"youtube": "mAP", "tvsum": "top-5 mAP"}
+
+
+@dataclass
+class EvalResult:
+    """One method on one dataset split."""
+
+    dataset: str
+    split: str
+    method: str
+    overall: float
+    per_domain: dict[str, float]
+    num_videos: int
+    metric: str = ""
+    per_video: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def video_score(dataset_name: str, video: VideoFeatures, scores: np.ndarray) -> float:
+    """The per-video metric of a benchmark."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if scores.size != video.num_clips:
+        raise InputError(
+            f"video {video.vid}: {scores.size} scores for {video.num_clips} clips; "
+            "give exactly one score per clip of the feature file"
+        )
+    if dataset_name == "youtube":
+        return youtube_video_ap(scores, video.labels)
+    if dataset_name == "tvsum":
+        return tvsum_video_top5_map(scores, video.labels)
+    raise InputError(f"no metric for dataset '{dataset_name}' (known: {', '.join(METRIC_NAMES)})")
+
+
+def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str = "") -> EvalResult:
+    """Score precomputed per-clip scores of every video of ``dataset``."""
+    if not dataset.videos:
+        raise InputError(f"{dataset.root}: no videos with features in split '{dataset.split}'")
+    absent = [v.vid for v in dataset.videos if v.vid not in scores]
+    if absent:
+        raise InputError(
+            f"no scores for {len(absent)} of {len(dataset.videos)} videos (e.g. {absent[0]}); "
+            "predict every video of the split"
+        )
+    per_video: dict[str, float] = {}
+    per_domain: dict[str, float] = {}
+    for domain, videos in dataset.by_domain().items():
+        aps = [video_score(dataset.name, v, scores[v.vid]) for v in videos]
+        per_video.update({v.vid: ap for v, ap in zip(videos, aps)})
+        per_domain[domain] = float(np.mean(aps))
+    return EvalResult(
+        dataset=dataset.name,
+        split=dataset.split,
+        method=method,
+        overall=float(np.mean(list(per_domain.values()))),
+        per_domain=per_domain,
+        num_videos=len(dataset.videos),
+        metric=METRIC_NAMES.get(dataset.name, ""),
+        per_video=per_video,
+    )
+
+
+def predict(
+    detector: Detector, dataset: Dataset, on_video: Callable[[VideoFeatures], None] | None = None
+) -> dict[str, np.ndarray]:
+    """Run ``detector`` on every video; audio is passed only to detectors that use it."""
+    out: dict[str, np.ndarray] = {}
+    for v in dataset.videos:
+        if detector.uses_audio and v.audio is None:
+            raise InputError(
+                f"{dataset.root}: video {v.vid} has no audio features (audio_features/{v.vid}.npy) "
+                f"but method '{detector.name}' needs them"
+            )
+        s = np.asarray(detector.score(v.visual, v.audio if detector.uses_audio else None), dtype=np.float32)
+        out[v.vid] = s.reshape(-1)
+        if on_video is not None:
+            on_video(v)
+    return out
+
+
+def evaluate_method(detector: Detector, dataset: Dataset, method: str | None = None) -> EvalResult:
+    """Predict with ``detector`` and score the predictions."""
+    return evaluate_scores(dataset, predict(detector, dataset), method=method or detector.name)
+
+
+def default_split(root: str | Path) -> str:
+    """``val`` when splits.json lists any val video, else ``train``."""
+    path = Path(root) / "splits.json"
+    try:
+        splits = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing from the dataset directory") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(splits, dict):
+        raise InputError(f"{path}: expected an object {{domain: {{train: [...], val: [...]}}}}")
+    has_val = any(isinstance(p, dict) and p.get("val") for p in splits.values())
+    return "val" if has_val else "train"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_predictions(path: str | Path, predictions: dict[str, dict[str, np.ndarray]], dataset: Dataset) -> Path:
+    """JSONL, one line per (method, video): ``{"video", "method", "domain", "scores"}``."""
+    domains = {v.vid: v.domain for v in dataset.videos}
+    lines = []
+    for method, by_vid in predictions.items():
+        for vid, s in by_vid.items():
+            rec = {"video": vid, "method": method, "domain": domains.get(vid, ""),
+                   "scores": [float(x) for x in np.asarray(s).reshape(-1)]}
+            lines.append(json.dumps(rec))
+    path = Path(path)
+    _atomic_write(path, "\n".join(lines) + ("\n" if lines else ""))
+    return path
+
+
+def read_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """Inverse of `write_predictions`: ``{method: {vid: scores}}`` (method "" if absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: predictions file not found")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            vid, scores = rec["video"], np.asarray(rec["scores"], dtype=np.float32)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise InputError(f"{path}:{n}: not a prediction line {{\"video\": id, \"scores\": [...]}}") from None
+        out.setdefault(str(rec.get("method", "")), {})[vid] = scores
+    return out
+
+
+def write_results_json(path: str | Path, results: list[EvalResult], extra: dict | None = None) -> Path:
+    """Results (with per-domain and per-video numbers) as one JSON document, atomically."""
+    doc = dict(extra or {})
+    doc["results"] = [r.to_dict() for r in results]
+    path = Path(path)
+    _atomic_write(path, json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+BASELINES = ("random", "feature-norm")
+
+
+@dataclass
+class Entry:
+    """A detector to evaluate and the row label it gets in the table."""
+
+    label: str
+    detector: Detector
+    weights: Path | None = None
+
+
+def select_detectors(
+    dataset_name: str,
+    methods: list[str] | None = None,
+    weights: list[str | Path] | None = None,
+    all_shipped: bool = False,
+    baselines: bool = True,
+    seed: int = 0,
+) -> list[Entry]:
+    """The detectors an ``evaluate`` run scores, in table order.
+
+    * each ``weights`` file is loaded (its metadata names the method); a ``methods``
+      entry naming the same method uses that file instead of shipped weights;
+    * a training-free method is built by name (``random`` gets ``seed``);
+    * a trainable method without a file uses ``shipped_weights(method, dataset_name)``;
+    * ``all_shipped`` adds every registered method with shipped weights for the dataset;
+    * ``baselines`` appends ``random`` and ``feature-norm`` unless already listed.
+    """
+    from highlighter.errors import UsageError
+    from highlighter.methods.base import available_methods, create_method, load_method, method_class
+    from highlighter.methods.shipped import shipped_path, shipped_weights
+
+    def build(name: str) -> Detector:
+        return create_method(name, seed=seed) if name == "random" else create_method(name)
+
+    entries: list[Entry] = []
+    loaded: dict[str, list[Entry]] = {}
+    for w in weights or []:
+        det = load_method(w)
+        e = Entry(det.name, det, Path(w))
+        loaded.setdefault(det.name, []).append(e)
+
+    names = list(dict.fromkeys(methods or []))
+    if all_shipped:
+        for m in available_methods():
+            if method_class(m).trainable and shipped_weights(m, dataset_name) and m not in names:
+                names.append(m)
+    for m in names:
+        if m in loaded:
+            continue  # added below with the other weights files
+        cls = method_class(m)
+        if not cls.trainable:
+            entries.append(Entry(m, build(m)))
+            continue
+        path = shipped_weights(m, dataset_name)
+        if path is None:
+            raise UsageError(
+                f"method '{m}' has no shipped weights for {dataset_name} ({shipped_path(m, dataset_name)}); "
+                "pass --weights FILE or train one with `highlighter train`"
+            )
+        entries.append(Entry(m, load_method(path, name=m), path))
+    for group in loaded.values():
+        for e in group:
+            if len(group) > 1 or any(x.label == e.label for x in entries):
+                e.label = f"{e.label} ({e.weights.name})"
+            entries.append(e)
+    if baselines:
+        for b in BASELINES:
+            if not any(e.label == b for e in entries):
+                entries.append(Entry(b, build(b)))
+    if not entries:
+        raise UsageError("nothing to evaluate: give --method, --weights or --all, or keep --baselines")
+    return entries

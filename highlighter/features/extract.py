@@ -1,0 +1,542 @@
+"""Streaming feature extraction: one video -> `FeatureFile`, many videos -> a folder.
+
+Memory stays bounded on long videos: frames and audio are decoded in chunks
+(`iter_frames`, `iter_audio`), cut on the clip grid as they arrive, and sent to
+the backbone ``batch_size`` clips at a time; only the per-clip features are
+kept. At most ``batch_size`` clips of frames (plus one decode chunk) are held.
+
+Choices:
+
+* The grid spans the video stream (its start + duration, in container time),
+  not the container: a longer audio track does not add clips without frames.
+* A clip without any decoded frame (a gap in a variable-rate stream, or a
+  video stream that ends before its stated duration) repeats the nearest
+  earlier frame (or the next one for a leading gap) and is counted in
+  ``meta['padded_clips']``. Audio clips are zero-padded where the track is
+  shorter than the video.
+* Visual and audio are decoded in two passes (each streaming), which keeps the
+  decoders independent and costs one extra demux of the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from highlighter.errors import HighlighterError, InputError, UsageError
+from highlighter.features.grid import EPS, ClipGrid
+from highlighter.features.store import FORMAT, FORMAT_VERSION, SUFFIX, FeatureFile, SourceKey, check_output
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg",
+    ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".vob", ".mxf", ".dv",
+})
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class ExtractConfig:
+    """What to extract and how. Only backbones, weights kind and grid are part of
+    the cache key (see features/store.py); the rest only changes speed."""
+
+    visual: str | None = "i3d"
+    audio: str | None = "panns"  # None = visual only
+    grid: ClipGrid = field(default_factory=ClipGrid)
+    pretrained: bool = True  # False = the same architectures with random weights
+    device: str = "auto"
+    batch_size: int = 8  # clips per backbone call
+    fp16: bool | None = None  # None = on for CUDA
+    chunk_size: int = 64  # frames per decode chunk
+    audio_chunk_seconds: float = 30.0
+    decode_backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.visual is None and self.audio is None:
+            raise UsageError("nothing to extract: choose a visual and/or an audio backbone")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    def backbone_id(self, name: str | None) -> str | None:
+        if name is None:
+            return None
+        return f"{name}:{'pretrained' if self.pretrained else 'random'}"
+
+    def cache_key(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "visual": self.backbone_id(self.visual),
+            "audio": self.backbone_id(self.audio),
+            "weights": {n: _weights_version(n, self.pretrained) for n in (self.visual, self.audio) if n},
+            "grid": self.grid.to_dict(),
+        }
+
+
+def _weights_version(name: str, pretrained: bool) -> str:
+    """Which checkpoint: the weights manager's file + checksum, so that a new
+    checkpoint for the same backbone invalidates old features."""
+    if not pretrained:
+        return "random"
+    from highlighter.features.base import backbone_class
+
+    spec = backbone_class(name).spec
+    if spec.weights is None:
+        return "bundled"
+    try:
+        from highlighter.features.weights import get_weight_spec
+
+        w = get_weight_spec(spec.weights)
+        return f"{w.filename}@{w.sha256 or 'unhashed'}"
+    except HighlighterError:
+        return spec.weights
+
+
+# --------------------------------------------------------------------------- progress
+class Progress:
+    """Progress sink for `extract_many` / `extract_features`; the default does nothing.
+    The CLI subclasses it with rich bars."""
+
+    def batch_start(self, total: int) -> None: ...
+
+    def video_start(self, path: Path, total: int) -> None: ...  # total: clips x modalities
+
+    def video_advance(self, n: int) -> None: ...
+
+    def video_end(self, path: Path, status: str) -> None: ...
+
+
+_NULL = Progress()
+
+
+# --------------------------------------------------------------------------- extractor
+class Extractor:
+    """Loaded backbones for one `ExtractConfig`; reuse it across videos.
+
+    Creating it loads the weights, so a missing checkpoint fails here, once,
+    with the weights manager's message, before any video is touched."""
+
+    def __init__(self, config: ExtractConfig):
+        from highlighter.features.base import backbone_class, create_backbone
+        from highlighter.features.device import resolve_device, use_fp16
+
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.fp16 = use_fp16(self.device, config.fp16)
+        for name, modality in ((config.visual, "visual"), (config.audio, "audio")):
+            if name is not None and backbone_class(name).spec.modality != modality:
+                raise UsageError(f"backbone '{name}' is not a {modality} backbone; "
+                                 f"see `highlighter features list` for the {modality} backbones")
+        self.visual = create_backbone(config.visual, self.device, config.pretrained) if config.visual else None
+        self.audio = create_backbone(config.audio, self.device, config.pretrained) if config.audio else None
+
+    def extract(self, path: str | Path, progress: Progress | None = None) -> FeatureFile:
+        from highlighter import __version__
+        from highlighter.io.probe import probe_video
+
+        progress = progress or _NULL
+        t0 = time.perf_counter()
+        path = Path(path)
+        source = SourceKey.of(path)
+        info = probe_video(path)
+        v = info.video
+        duration = (v.start + v.duration) if v.duration and v.duration > 0 else info.duration
+        starts, ends = self.config.grid.clips(duration)
+        if starts.size == 0:
+            raise InputError(f"{path}: video has zero duration; nothing to extract")
+        has_audio = bool(info.audio)
+        run_audio = self.audio is not None and has_audio
+        progress.video_start(path, starts.size * ((self.visual is not None) + run_audio))
+
+        padded: dict[str, int] = {}
+        visual = audio = None
+        if self.visual is not None:
+            visual, padded["visual"] = self._visual(path, info, starts, ends, progress)
+        if run_audio:
+            audio, padded["audio"] = self._audio(path, info, starts, ends, progress)
+            if audio is None:  # the decoder found no usable audio stream after all
+                has_audio = False
+        if padded.get("visual"):
+            log.warning("%s: %d clip(s) had no decoded frame and repeat a neighbour", path, padded["visual"])
+        cfg = self.config
+        import torch
+
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "source": source.to_dict(),
+            "key": cfg.cache_key(),
+            "visual_backbone": self.visual.id if self.visual is not None else None,
+            "audio_backbone": self.audio.id if self.audio is not None else None,
+            "grid": cfg.grid.to_dict(),
+            "duration": float(duration),
+            "num_clips": int(starts.size),
+            "no_audio": not has_audio,
+            "padded_clips": padded,
+            "device": self.device,
+            "precision": "fp16" if self.fp16 else "fp32",
+            "versions": {"highlighter": __version__, "torch": torch.__version__, "numpy": np.__version__},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        return FeatureFile(starts=starts, ends=ends, visual=visual, audio=audio, meta=meta)
+
+    # -- visual ---------------------------------------------------------------
+    def _visual(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray, int]:
+        from highlighter.io import iter_frames
+
+        bb = self.visual
+        chunks = iter_frames(path, fps=bb.fps, short_side=bb.short_side or None, chunk_size=self.config.chunk_size,
+                             backend=self.config.decode_backend, info=info)
+        # cut on the sample times t_k (each in exactly one clip), not the source pts of
+        # the held frames, which may lie in the previous clip (see io/video.py)
+        clips = clip_frames(((c.frames, getattr(c, "times", c.pts)) for c in chunks), starts, ends)
+        return self._embed(bb, clips, starts.size, progress, f"{path}: no video frame could be decoded")
+
+    # -- audio ----------------------------------------------------------------
+    def _audio(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray | None, int]:
+        from highlighter.io import iter_audio
+
+        bb = self.audio
+        sr = int(bb.sample_rate)
+        it = iter(iter_audio(path, sr, self.config.audio_chunk_seconds, info=info))
+        first = next(it, None)
+        if first is None:  # an audio stream that decodes to nothing: treat as no audio
+            return None, 0
+        clips = clip_samples(((a.samples, a.start) for a in itertools.chain([first], it)), sr, starts, ends)
+        return self._embed(bb, clips, starts.size, progress, f"{path}: no audio could be decoded")
+
+    def _embed(self, bb, clips: Iterator[tuple[int, Any, bool]], n: int, progress: Progress,
+               empty_msg: str) -> tuple[np.ndarray, int]:
+        from highlighter.features.device import inference
+
+        out: np.ndarray | None = None
+        batch: list[Any] = []
+        first = 0
+        padded = 0
+        done = 0
+
+        def flush() -> None:
+            nonlocal out, first, batch
+            with inference(self.device, self.fp16):
+                feats = np.asarray(bb.embed_clips(batch), dtype=np.float32)
+            if feats.shape[0] != len(batch):
+                raise RuntimeError(f"backbone {bb.id} returned {feats.shape[0]} rows for {len(batch)} clips")
+            if out is None:
+                out = np.zeros((n, feats.shape[1]), dtype=np.float32)
+            out[first:first + len(batch)] = feats
+            progress.video_advance(len(batch))
+            first += len(batch)
+            batch = []
+
+        for i, clip, was_padded in clips:
+            assert i == done, "clips must come in order"
+            batch.append(clip)
+            padded += was_padded
+            done += 1
+            if len(batch) >= self.config.batch_size:
+                flush()
+        if batch:
+            flush()
+        if out is None or done != n:
+            raise InputError(empty_msg)
+        return out, padded
+
+
+# --------------------------------------------------------------------------- clip cutting
+def clip_frames(chunks: Iterable[tuple[np.ndarray, np.ndarray]], starts: np.ndarray,
+                ends: np.ndarray) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """Cut a stream of (frames (N,H,W,3), times (N,)) chunks on the grid.
+
+    Yields (clip index, frames of that clip, padded) in order, as soon as a frame
+    at or after the clip's end arrives (or the stream ends). Keeps only the frames
+    that a not-yet-finished clip can still use."""
+    n = starts.size
+    buf: deque[tuple[np.ndarray, np.ndarray]] = deque()  # (pts, frames) with pts + EPS >= starts[i]
+    last: np.ndarray | None = None  # latest frame dropped from the buffer (for padding)
+    i = 0
+
+    def cut(i: int) -> tuple[np.ndarray, bool]:
+        s, e = starts[i], ends[i]
+        parts = [f[(p + EPS >= s) & (p + EPS < e)] for p, f in buf]
+        parts = [x for x in parts if x.shape[0]]
+        if parts:
+            return (parts[0] if len(parts) == 1 else np.concatenate(parts)), False
+        # no frame in the clip: the nearest earlier frame, else the next one
+        before = [f[p + EPS < s] for p, f in buf]
+        before = [x for x in before if x.shape[0]]
+        if before:
+            return before[-1][-1:], True
+        if last is not None:
+            return last, True
+        after = [f for p, f in buf if f.shape[0]]
+        if after:
+            return after[0][:1], True
+        return np.zeros((0,)), True
+
+    def drop_before(t: float) -> None:
+        nonlocal last
+        while buf:
+            p, f = buf[0]
+            keep = p + EPS >= t
+            if keep.all():
+                break
+            if (~keep).any():
+                last = f[~keep][-1:].copy()
+            if keep.any():
+                buf[0] = (p[keep], f[keep])
+                break
+            buf.popleft()
+
+    for frames, pts in chunks:
+        pts = np.asarray(pts, dtype=np.float64)
+        if pts.size == 0:
+            continue
+        buf.append((pts, frames))
+        newest = float(pts.max())
+        while i < n and newest + EPS >= ends[i]:
+            clip, pad = cut(i)
+            yield i, clip, pad
+            i += 1
+            drop_before(starts[i] if i < n else np.inf)
+        if i >= n:
+            break
+    while i < n:
+        clip, pad = cut(i)
+        if clip.shape[0] == 0:
+            return  # nothing decoded at all; the caller reports it
+        yield i, clip, pad
+        i += 1
+
+
+def clip_samples(chunks: Iterable[tuple[np.ndarray, float]], sample_rate: int, starts: np.ndarray,
+                 ends: np.ndarray) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """Cut a stream of (mono samples, start seconds) chunks on the grid.
+
+    Clip i is samples ``[round(start*sr), round(end*sr))``; chunks are taken as
+    contiguous after the first one's start. Missing samples (track shorter than
+    the video, or starting late) are zeros and mark the clip as padded."""
+    n = starts.size
+    lo = np.round(starts * sample_rate).astype(np.int64)
+    hi = np.maximum(np.round(ends * sample_rate).astype(np.int64), lo + 1)
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = None  # absolute sample index of buf[0]
+    i = 0
+
+    def cut(i: int) -> tuple[np.ndarray, bool]:
+        a, b = int(lo[i]), int(hi[i])
+        out = np.zeros(b - a, dtype=np.float32)
+        if buf_start is None:
+            return out, True
+        s, e = max(a, buf_start), min(b, buf_start + buf.size)
+        if e > s:
+            out[s - a:e - a] = buf[s - buf_start:e - buf_start]
+        return out, (e - s) < (b - a)
+
+    for samples, start in chunks:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if buf_start is None:
+            buf_start = int(round(float(start) * sample_rate))
+        buf = np.concatenate([buf, samples]) if buf.size else samples
+        while i < n and buf_start + buf.size >= hi[i]:
+            clip, pad = cut(i)
+            yield i, clip, pad
+            i += 1
+            keep_from = int(lo[i]) if i < n else buf_start + buf.size
+            drop = min(max(keep_from - buf_start, 0), buf.size)
+            if drop:
+                buf = buf[drop:]
+                buf_start += drop
+        if i >= n:
+            return
+    while i < n:
+        clip, pad = cut(i)
+        yield i, clip, pad
+        i += 1
+
+
+# --------------------------------------------------------------------------- API
+def extract_features(path: str | Path, config: ExtractConfig | None = None, *,
+                     extractor: Extractor | None = None, progress: Progress | None = None) -> FeatureFile:
+    """Features of one video (not saved). Pass ``extractor`` to reuse loaded backbones."""
+    config = config or (extractor.config if extractor else ExtractConfig())
+    extractor = extractor or Extractor(config)
+    return extractor.extract(path, progress)
+
+
+def cache_path(path: str | Path, cache_dir: str | Path) -> Path:
+    """``cache_dir/<stem>-<hash of the absolute path>.features.npz``: one entry per
+    source file, whatever folder it is in."""
+    p = Path(path).resolve()
+    return Path(cache_dir) / f"{p.stem}-{hashlib.sha256(str(p).encode()).hexdigest()[:12]}{SUFFIX}"
+
+
+def default_cache_dir() -> Path:
+    from highlighter.features.weights import cache_root
+
+    return cache_root() / "features"
+
+
+def load_or_extract(path: str | Path, cache_dir: str | Path | None = None, config: ExtractConfig | None = None,
+                    *, extractor: Extractor | None = None, progress: Progress | None = None,
+                    force: bool = False) -> FeatureFile:
+    """Cached features of ``path``: loaded when up to date, else extracted and saved.
+
+    For `detect`: pass one ``extractor`` when scoring many files."""
+    config = config or (extractor.config if extractor else ExtractConfig())
+    out = cache_path(path, cache_dir or default_cache_dir())
+    source = SourceKey.of(path)
+    if not force and check_output(out, source, config) is None:
+        return FeatureFile.load(out)
+    ff = extract_features(path, config, extractor=extractor, progress=progress)
+    ff.save(out)
+    return ff
+
+
+# --------------------------------------------------------------------------- batch
+def discover(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+    """Videos under ``inputs`` as (source, output path relative to OUT, without suffix).
+
+    Directories are searched recursively for video extensions, skipping hidden
+    files and folders; files named explicitly are taken whatever their extension.
+    Outputs mirror the sub-folders under each given directory; files given
+    directly go to the top. When two sources would get the same output (``a.mp4``
+    and ``a.mkv``, or the same name under two inputs), they keep their extension
+    (``a.mp4``), and if that still collides a short hash of the source path."""
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    for raw in inputs:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(f"{p} does not exist; pass video files or folders that contain them")
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    f = Path(dirpath) / name
+                    if name.startswith(".") or f.suffix.lower() not in VIDEO_EXTENSIONS:
+                        continue
+                    if f.resolve() not in seen:
+                        seen.add(f.resolve())
+                        found.append((f, f.relative_to(p)))
+        elif p.resolve() not in seen:
+            seen.add(p.resolve())
+            found.append((p, Path(p.name)))
+    stems = [rel.with_suffix("") for _, rel in found]
+    counts: dict[Path, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    names = [rel if counts[s] > 1 else s for (_, rel), s in zip(found, stems)]
+    counts = {}
+    for s in names:
+        counts[s] = counts.get(s, 0) + 1
+    out = []
+    for (src, _), name in zip(found, names):
+        if counts[name] > 1:
+            h = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]
+            name = name.with_name(f"{name.name}.{h}")
+        out.append((src, name))
+    return out
+
+
+def output_path(out_dir: str | Path, rel: Path) -> Path:
+    return Path(out_dir) / rel.with_name(rel.name + SUFFIX)
+
+
+@dataclass
+class VideoResult:
+    source: Path
+    output: Path
+    status: str  # "done" | "skipped" | "failed"
+    message: str = ""  # failure line, or why it was (re-)extracted
+    seconds: float = 0.0
+    duration: float = 0.0  # video seconds extracted
+
+
+@dataclass
+class BatchReport:
+    results: list[VideoResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def _with(self, status: str) -> list[VideoResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def done(self) -> list[VideoResult]:
+        return self._with("done")
+
+    @property
+    def skipped(self) -> list[VideoResult]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[VideoResult]:
+        return self._with("failed")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def extract_many(paths: Iterable[str | Path], out_dir: str | Path, config: ExtractConfig,
+                 progress: Progress | None = None, *, force: bool = False,
+                 extractor: Extractor | None = None) -> BatchReport:
+    """Extract every video under ``paths`` into ``out_dir``, skipping up-to-date outputs.
+
+    One video failing (corrupt, unreadable) is recorded and the rest go on.
+    Backbones are loaded once, before the first extraction, and only if some
+    video needs extracting — a missing checkpoint fails the whole run there."""
+    progress = progress or _NULL
+    t0 = time.perf_counter()
+    paths = list(paths)
+    jobs = discover(paths)
+    out_dir = Path(out_dir)
+    if not jobs:
+        raise InputError(f"no video files found in {', '.join(str(p) for p in paths)} "
+                         f"(extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    key = config.cache_key()  # unknown backbone names fail here, once
+    report = BatchReport()
+    todo: list[tuple[Path, Path, str]] = []
+    for src, rel in jobs:
+        out = output_path(out_dir, rel)
+        try:
+            why = "forced" if force else check_output(out, SourceKey.of(src), key)
+        except HighlighterError as exc:
+            report.results.append(VideoResult(src, out, "failed", str(exc)))
+            continue
+        if why is None:
+            report.results.append(VideoResult(src, out, "skipped", "up to date"))
+        else:
+            todo.append((src, out, why))
+    progress.batch_start(len(jobs))
+    for r in report.results:
+        progress.video_end(r.source, r.status)
+    if todo and extractor is None:
+        extractor = Extractor(config)  # raises once for missing weights / bad device
+    for src, out, why in todo:
+        t = time.perf_counter()
+        try:
+            ff = extractor.extract(src, progress)
+            ff.save(out)
+            report.results.append(VideoResult(src, out, "done", why, time.perf_counter() - t,
+                                              float(ff.meta.get("duration", 0.0))))
+        except Exception as exc:  # noqa: BLE001 - isolate per-video failures, report them at the end
+            if not isinstance(exc, HighlighterError):
+                log.debug("extraction of %s failed", src, exc_info=True)
+            msg = str(exc) if isinstance(exc, HighlighterError) else f"{src}: {type(exc).__name__}: {exc}"
+            report.results.append(VideoResult(src, out, "failed", msg, time.perf_counter() - t))
+        progress.video_end(src, report.results[-1].status)
+    order = {src: k for k, (src, _) in enumerate(jobs)}
+    report.results.sort(key=lambda r: order[r.source])
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,308 @@
+"""Weights manager: a registry of published checkpoints and a local cache.
+
+Pretrained checkpoints are never committed; each backbone names a `WeightSpec`
+(official URL, checksum, size, licence) and asks `ensure_weights(name)` for a
+local path. The cache lives in ``weights_dir()``:
+
+* ``$HIGHLIGHTER_CACHE/weights`` when ``HIGHLIGHTER_CACHE`` is set (the CLI's
+  ``--cache-dir`` sets it), else ``$XDG_CACHE_HOME/highlighter/weights``, else
+  ``~/.cache/highlighter/weights``. The ``weights`` sub-folder keeps the cache
+  root free for other caches (feature files) without mixing them.
+
+Machines without internet (CI, air-gapped boxes) get ONE line naming the file,
+its URL and the exact ``highlighter weights import NAME /path/to/FILENAME``
+command. ``HIGHLIGHTER_OFFLINE=1`` forbids downloads (tests set it so that no
+test can reach the network by accident).
+
+Checksums: ``sha256`` is the full hex digest when the publisher gives one (or
+when we measured the file). Some publishers only publish a *prefix* of the
+sha256 (torchvision puts the first 8 hex digits in the filename, e.g.
+``r3d_18-b3b3357e.pth``); such a prefix is verified as a prefix and the spec
+says so. A spec with ``sha256=None`` has no published hash: the file is
+accepted on size alone (if known) and its measured hash is logged. We never
+invent a hash.
+
+Downloads resume from ``FILENAME.part`` with an HTTP ``Range`` request, are
+checked before they are renamed into place (atomic), and a file that fails the
+check is deleted, so the cache never holds a half-written or wrong file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    name: str
+    url: str
+    sha256: str | None  # full hex digest, or a published prefix (see module doc); None = not published
+    size: int | None  # bytes, when known
+    licence: str
+    filename: str
+    description: str = ""
+    source: str = ""  # project page
+
+    @property
+    def checksum_kind(self) -> str:
+        if not self.sha256:
+            return "none"
+        return "sha256" if len(self.sha256) == 64 else f"sha256 prefix ({len(self.sha256)} hex)"
+
+
+_REGISTRY: dict[str, WeightSpec] = {}
+
+
+def register_weights(spec: WeightSpec) -> WeightSpec:
+    """Add a checkpoint to the registry (idempotent for an identical spec)."""
+    if spec.sha256 is not None:
+        h = spec.sha256.lower()
+        if not h or len(h) > 64 or any(c not in "0123456789abcdef" for c in h):
+            raise ValueError(f"weights '{spec.name}': sha256 must be hex (full digest or prefix), got {spec.sha256!r}")
+        if h != spec.sha256:
+            spec = WeightSpec(**{**spec.__dict__, "sha256": h})
+    old = _REGISTRY.get(spec.name)
+    if old is not None and old != spec:
+        raise ValueError(f"weights '{spec.name}' registered twice with different specs")
+    if "/" in spec.filename or "\\" in spec.filename or spec.filename in ("", ".", ".."):
+        raise ValueError(f"weights '{spec.name}': filename must be a plain file name, got {spec.filename!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    import highlighter.features  # noqa: F401  (backbone modules register their weights on import)
+
+
+def get_weight_spec(name: str) -> WeightSpec:
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        valid = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise UsageError(f"unknown weights '{name}'; valid: {valid} (see `highlighter weights list`)")
+    return _REGISTRY[name]
+
+
+def available_weights() -> list[WeightSpec]:
+    _ensure_loaded()
+    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+
+
+# ----------------------------------------------------------------------------- cache location
+
+
+def cache_root() -> Path:
+    """Root of highlighter's caches (HIGHLIGHTER_CACHE, else XDG cache, else ~/.cache)."""
+    env = os.environ.get("HIGHLIGHTER_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "highlighter"
+
+
+def weights_dir() -> Path:
+    return cache_root() / "weights"
+
+
+def weight_path(name: str) -> Path:
+    """Where the checkpoint lives in the cache (may not exist)."""
+    return weights_dir() / get_weight_spec(name).filename
+
+
+def is_cached(name: str) -> bool:
+    return weight_path(name).is_file()
+
+
+def offline() -> bool:
+    return os.environ.get("HIGHLIGHTER_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# ----------------------------------------------------------------------------- verification
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(name: str, path: str | Path) -> None:
+    """Raise HighlighterError when the file's size or sha256 differs from the spec."""
+    spec = get_weight_spec(name)
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"weights file {path} does not exist")
+    size = path.stat().st_size
+    if spec.size is not None and size != spec.size:
+        raise HighlighterError(
+            f"weights '{name}': {path} has {size} bytes, expected {spec.size}; "
+            f"it is not {spec.filename} from {spec.url} (re-download or import the right file)"
+        )
+    if spec.sha256:
+        actual = sha256_file(path)
+        if not actual.startswith(spec.sha256):
+            raise HighlighterError(
+                f"weights '{name}': checksum mismatch for {path}: expected sha256 {spec.sha256}"
+                f"{'…' if len(spec.sha256) < 64 else ''}, got {actual} (re-download or import the right file)"
+            )
+    else:
+        log.info("weights '%s' has no published sha256; %s accepted on size (sha256 %s)", name, path, sha256_file(path))
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _write_stamp(path: Path) -> None:
+    """Remember that this exact file (size, mtime) was verified, so loads need not re-hash it."""
+    st = path.stat()
+    try:
+        _stamp_path(path).write_text(f"{st.st_size} {st.st_mtime_ns}\n")
+    except OSError:  # read-only cache: verification just runs again next time
+        pass
+
+
+def _stamp_ok(path: Path) -> bool:
+    try:
+        size, mtime = _stamp_path(path).read_text().split()
+        st = path.stat()
+        return int(size) == st.st_size and int(mtime) == st.st_mtime_ns
+    except (OSError, ValueError):
+        return False
+
+
+def _missing_message(spec: WeightSpec, why: str) -> str:
+    return (
+        f"weights '{spec.name}' ({spec.filename}) are not in the cache {weights_dir()} and {why}; "
+        f"download {spec.url} on a machine with internet, then run: "
+        f"highlighter weights import {spec.name} /path/to/{spec.filename}"
+    )
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def ensure_weights(name: str, download: bool = True, progress: bool = True) -> Path:
+    """A verified local path of the checkpoint: from the cache, else downloaded.
+
+    Raises WeightsMissingError (one line with the import command) when it is not
+    cached and downloading is off (``download=False`` / HIGHLIGHTER_OFFLINE) or fails.
+    """
+    spec = get_weight_spec(name)
+    path = weight_path(name)
+    if path.is_file():
+        if not _stamp_ok(path):
+            verify(name, path)
+            _write_stamp(path)
+        return path
+    if not download or offline():
+        raise WeightsMissingError(_missing_message(spec, "downloads are off"))
+    try:
+        return download_weights(name, progress=progress)
+    except WeightsMissingError:
+        raise
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise WeightsMissingError(_missing_message(spec, f"the download failed ({reason})")) from exc
+
+
+def download_weights(name: str, progress: bool = True) -> Path:
+    """Download into the cache: resume from NAME.part, check sha256/size, rename atomically.
+
+    A download that completes but fails the check is deleted (never left as .part,
+    where a resume would build on bad bytes) and raises HighlighterError. An
+    interrupted download keeps its .part for the next call to resume.
+    """
+    spec = get_weight_spec(name)
+    dest = weight_path(name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    if spec.size is not None and have > spec.size:  # longer than the real file: cannot be a prefix of it
+        part.unlink()
+        have = 0
+
+    req = urllib.request.Request(spec.url, headers={"User-Agent": "highlighter"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=_TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # range not satisfiable: .part may already be complete
+            resp = None
+        else:
+            raise
+    if resp is not None:
+        with resp:
+            status = getattr(resp, "status", 200)
+            if have and status != 206:  # server ignored the Range: start over
+                have = 0
+            length = resp.headers.get("Content-Length")
+            total = have + int(length) if length is not None else spec.size
+            with open(part, "ab" if have else "wb") as out:
+                _copy_with_progress(resp, out, have, total, f"{spec.name} ({spec.filename})", progress)
+    try:
+        verify(name, part)
+    except HighlighterError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    _write_stamp(dest)
+    return dest
+
+
+def _copy_with_progress(src, out, done: int, total: int | None, label: str, progress: bool) -> None:
+    if not progress:
+        shutil.copyfileobj(src, out, _CHUNK)
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from highlighter.cli.common import err_console
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total, completed=done)
+        for block in iter(lambda: src.read(_CHUNK), b""):
+            out.write(block)
+            bar.advance(task, len(block))
+
+
+def import_weights(name: str, src: str | Path) -> Path:
+    """Verify a file downloaded elsewhere and copy it atomically into the cache."""
+    spec = get_weight_spec(name)
+    src = Path(src).expanduser()
+    if not src.is_file():
+        raise InputError(f"cannot import weights '{name}': {src} is not a file (expected {spec.filename} from {spec.url})")
+    verify(name, src)
+    dest = weight_path(name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and dest.resolve() == src.resolve():
+        _write_stamp(dest)
+        return dest
+    fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, _CHUNK)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _write_stamp(dest)
+    return dest

@@ -1,0 +1,284 @@
+"""Frames sampled at a fixed rate, resized in the decoder, in bounded chunks.
+
+Sampling rule (both backends): the targets are ``t_k = start + k / fps`` for
+every ``t_k`` before the end of the video; for each target we return the
+*latest source frame whose pts <= t_k* (the frame on screen at t_k), or the
+first frame when the video starts after t_k. This is a "sample and hold"
+rule (with 1 ms tolerance for timestamp rounding): it never looks into the future, repeats frames when ``fps`` exceeds
+the source rate, and skips frames when it is lower, so a clip of 2 s always
+has ``2 * fps`` frames. It works from pts, not frame indices, so variable
+frame rate video is sampled at the right times. ``FrameChunk.pts`` holds the
+*source* pts of each returned frame and ``FrameChunk.times`` the target times;
+cut a stream on the clip grid with ``times`` (every target falls in exactly one
+clip; a held frame's pts may lie in the previous clip).
+(ffmpeg's ``fps`` filter rounds to the *nearest* frame instead; the two differ
+by less than one source frame interval.)
+
+Backends: decord (fast random access, decoder-side resize) is the default;
+PyAV decodes sequentially and is the fallback when decord is missing or fails
+on a file (``backend="auto"`` switches mid-stream, resuming at the next
+target). Rotation: PyAV decodes in coded orientation, resized to the
+coded-orientation size, and we turn the frames with ``np.rot90``. decord 0.6.0
+*does* apply the display matrix itself, but its decoder-side resize is broken
+on rotated streams (wrong buffer sizes / DECORDError, measured here), so for a
+rotated video decord decodes at full size (already upright) and we resize with
+PIL (bicubic); ``auto`` therefore picks PyAV for rotated videos.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from highlighter.errors import InputError, UsageError
+from highlighter.io.probe import MediaInfo, _av_reason, open_container, probe_video
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "decord", "pyav")
+# A frame up to 1 ms after a target counts as "at" it: decord reports pts as float32
+# (0.25 ms resolution at 2 h) and containers round pts to their time base.
+_EPS = 1e-3
+
+
+@dataclass
+class FrameChunk:
+    frames: np.ndarray  # uint8 (N, H, W, 3) RGB, upright
+    pts: np.ndarray  # float64 (N,) source pts of each frame (s from container start)
+    times: np.ndarray  # float64 (N,) target sample times t_k
+    first_index: int = 0  # k of the first frame in the whole sampled sequence
+    backend: str = ""
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def sample_times(start: float, end: float, fps: float) -> np.ndarray:
+    """Targets ``start + k/fps`` below ``end`` (at least one when end > start)."""
+    if end <= start:
+        return np.zeros(0, dtype=np.float64)
+    n = max(1, math.ceil((end - start) * fps - 1e-6))
+    return start + np.arange(n, dtype=np.float64) / fps
+
+
+def select_indices(src_pts: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Index of the latest source frame with pts <= t for each target (0 before the first frame).
+
+    ``src_pts`` must be sorted ascending.
+    """
+    idx = np.searchsorted(src_pts, targets + _EPS, side="right") - 1
+    return np.clip(idx, 0, max(len(src_pts) - 1, 0))
+
+
+def output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """Coded-orientation (w, h) whose shorter side is ``short_side``, aspect kept (rounded)."""
+    if not short_side:
+        return width, height
+    s = min(width, height)
+    if width <= height:
+        return short_side, max(1, round(height * short_side / s))
+    return max(1, round(width * short_side / s)), short_side
+
+
+def rotate_frames(frames: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn (N, H, W, C) frames clockwise by ``rotation`` degrees (0/90/180/270)."""
+    k = {0: 0, 90: -1, 180: 2, 270: 1}[rotation % 360]
+    return frames if k == 0 else np.ascontiguousarray(np.rot90(frames, k=k, axes=(1, 2)))
+
+
+def decord_available() -> bool:
+    try:
+        import decord  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def iter_frames(path: str | os.PathLike, fps: float, short_side: int | None = None, chunk_size: int = 64,
+                backend: str = "auto", start: float = 0.0, end: float | None = None,
+                info: MediaInfo | None = None) -> Iterator[FrameChunk]:
+    """Yield `FrameChunk`s of at most ``chunk_size`` frames sampled at ``fps`` (see module doc).
+
+    Memory is bounded by one chunk (plus the decoder's own buffers) whatever the
+    video length. ``info`` skips the probe when the caller already has it.
+    """
+    if fps <= 0:
+        raise UsageError(f"fps must be > 0, got {fps}")
+    if chunk_size < 1:
+        raise UsageError(f"chunk_size must be >= 1, got {chunk_size}")
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown decoding backend '{backend}'; valid: {', '.join(BACKENDS)}")
+    info = info or probe_video(path)
+    v = info.video
+    if v is None:  # probe_video already raised; keeps type checkers happy
+        raise InputError(f"{path}: no video stream")
+    video_end = v.start + v.duration
+    stop = video_end if end is None else min(end, video_end)
+    if start >= video_end:
+        raise UsageError(f"start {start:.2f} s is past the end of {path} ({video_end:.2f} s)")
+    targets = sample_times(max(start, 0.0), stop, fps)
+    size = output_size(v.width, v.height, short_side)
+
+    use_decord = backend == "decord" or (backend == "auto" and v.rotation == 0 and decord_available())
+    if use_decord:
+        done = 0
+        try:
+            for chunk in _iter_decord(str(path), info, targets, size, chunk_size):
+                done += len(chunk)
+                yield chunk
+            return
+        except Exception as exc:  # decord raises DECORDError / RuntimeError on files it cannot handle
+            if backend == "decord":
+                raise InputError(f"{path}: decord cannot decode this file ({str(exc).splitlines()[0][:200]}); "
+                                 f"try backend='pyav'") from exc
+            log.warning("decord failed on %s (%s); falling back to PyAV", path, str(exc).splitlines()[0][:200])
+        targets, offset = targets[done:], done
+    else:
+        offset = 0
+    for chunk in _iter_pyav(str(path), info, targets, size, chunk_size):
+        chunk.first_index += offset
+        yield chunk
+
+
+def _iter_decord(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[int, int],
+                 chunk_size: int) -> Iterator[FrameChunk]:
+    import decord
+
+    decord.logging.set_level(decord.logging.ERROR)
+    v = info.video
+    assert v is not None
+    w, h = size
+    same = (w, h) == (v.width, v.height)
+    if v.rotation:  # decord rotates by itself; its resize is broken then (see module doc)
+        vr = decord.VideoReader(path, ctx=decord.cpu(0))
+        dh, dw = vr[0].shape[:2]
+        if (dw, dh) != (v.display_width, v.display_height):
+            raise RuntimeError(f"decord gave {dw}x{dh} frames, expected upright {v.display_width}x{v.display_height}")
+        vr.seek(0)
+    else:
+        vr = decord.VideoReader(path, ctx=decord.cpu(0), width=-1 if same else w, height=-1 if same else h)
+    n = len(vr)
+    if n == 0:
+        raise RuntimeError("decord sees no frames")
+    # decord's timestamps start at the video stream's first pts; shift to container time.
+    src = vr.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64) + v.start
+    order = np.argsort(src, kind="stable")
+    src_sorted = src[order]
+    frame_dur = float(np.median(np.diff(src_sorted))) if n > 1 else 1.0 / max(v.fps, 1e-3)
+    targets = targets[targets < src_sorted[-1] + frame_dur - _EPS] if n else targets
+    for i in range(0, len(targets), chunk_size):
+        t = targets[i:i + chunk_size]
+        idx = order[select_indices(src_sorted, t)]
+        uniq, inv = np.unique(idx, return_inverse=True)
+        batch = vr.get_batch(uniq.tolist()).asnumpy()
+        if v.rotation:
+            batch = _resize(batch, *((h, w) if v.rotation in (90, 270) else (w, h)))
+        frames = batch[inv]
+        yield FrameChunk(frames=frames, pts=src[idx], times=t.copy(), first_index=i, backend="decord")
+
+
+def _resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bicubic resize of (N, H, W, 3) uint8 frames with PIL (only for decord on rotated video)."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.BICUBIC)) for f in frames])
+
+
+def _iter_pyav(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[int, int],
+               chunk_size: int) -> Iterator[FrameChunk]:
+    """Sequential decode, sample-and-hold against the targets, converting only the frames used."""
+    import av
+
+    v = info.video
+    assert v is not None
+    if len(targets) == 0:
+        return
+    w, h = size
+    container = open_container(path)
+    try:
+        stream = container.streams.video[0] if v.index is None else container.streams[v.index]
+        stream.thread_type = "AUTO"
+        origin = info.start_time
+        if targets[0] > 0.5:
+            container.seek(int((targets[0] + origin) / stream.time_base), stream=stream, backward=True)
+        frames: list[np.ndarray] = []
+        pts_out: list[float] = []
+        k, first = 0, 0
+        prev = None  # (pts, av frame, converted array or None)
+        nominal_dur = 1.0 / v.fps if v.fps > 0 else 0.04
+
+        def convert(item):
+            if item[2] is None:
+                item[2] = item[1].to_ndarray(width=w, height=h, format="rgb24", interpolation="BICUBIC")
+            return item[2]
+
+        def emit(item):
+            nonlocal k, frames, pts_out, first
+            frames.append(convert(item))
+            pts_out.append(item[0])
+            k += 1
+            if len(frames) == chunk_size:
+                out = _chunk(frames, pts_out, targets[first:k], first, v.rotation)
+                frames, pts_out, first = [], [], k
+                return out
+            return None
+
+        last_pts = None
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.time is not None:
+                    p = float(frame.time) - origin
+                else:
+                    p = (last_pts + nominal_dur) if last_pts is not None else 0.0
+                if last_pts is not None and p < last_pts:  # out-of-order pts: keep the hold monotone
+                    p = last_pts
+                cur = [p, frame, None]
+                while k < len(targets) and p > targets[k] + _EPS:
+                    out = emit(prev if prev is not None else cur)
+                    if out is not None:
+                        yield out
+                if prev is not None and last_pts is not None:
+                    nominal_dur = max(p - last_pts, 1e-3) if p > last_pts else nominal_dur
+                prev, last_pts = cur, p
+                if k >= len(targets):
+                    break
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: decoding failed at {last_pts or 0:.2f} s ({_av_reason(exc)}); "
+                             "the file is corrupt or truncated") from exc
+        if prev is None:
+            raise InputError(f"{path}: no decodable video frame; the file is corrupt or truncated")
+        # Stream ended: hold the last frame for targets within one frame interval of it.
+        while k < len(targets) and targets[k] < last_pts + nominal_dur - _EPS:
+            out = emit(prev)
+            if out is not None:
+                yield out
+        if k < len(targets):
+            log.warning("%s: video ends at %.2f s, before the %.2f s the container claims (truncated?)",
+                        path, last_pts + nominal_dur, targets[-1])
+        if frames:
+            yield _chunk(frames, pts_out, targets[first:k], first, v.rotation)
+    finally:
+        container.close()
+
+
+def _chunk(frames: list[np.ndarray], pts: list[float], times: np.ndarray, first: int, rotation: int) -> FrameChunk:
+    arr = rotate_frames(np.stack(frames), rotation)
+    return FrameChunk(frames=arr, pts=np.asarray(pts, dtype=np.float64), times=times.copy(),
+                      first_index=first, backend="pyav")
+
+
+def read_frames(path: str | os.PathLike, fps: float, **kwargs) -> FrameChunk:
+    """All sampled frames in one chunk — for short clips and tests only (unbounded memory)."""
+    chunks = list(iter_frames(path, fps, **kwargs))
+    if not chunks:
+        return FrameChunk(np.zeros((0, 0, 0, 3), np.uint8), np.zeros(0), np.zeros(0))
+    return FrameChunk(frames=np.concatenate([c.frames for c in chunks]),
+                      pts=np.concatenate([c.pts for c in chunks]),
+                      times=np.concatenate([c.times for c in chunks]), backend=chunks[0].backend)

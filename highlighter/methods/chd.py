@@ -1,0 +1,228 @@
+"""CHD: contrastive learning for unsupervised highlight detection (Badamdorj et al., CVPR 2022).
+
+A highlight selector turns a video's clip features into one embedding through an
+attention whose weights over the clips are the highlight scores. It is trained,
+without labels, so that two dropout-perturbed embeddings of the same video match
+(SimCSE) and differ from the other videos of the batch: clips that tell a video
+apart from the others get the attention, and those are the highlights.
+
+Choices where the paper is silent or ambiguous (each a config field where it matters):
+
+* Projection ``v = W_V v_hat`` (eq. 5) has no bias, as written.
+* Attention logits ``q . k`` (eq. 3) are scaled by ``attn_scale`` (default 1/sqrt(d));
+  eq. 3 shows no scale, but unscaled 512-d dot products saturate the softmax at init;
+  the VASNet code CHD started from also scales its logits (by 0.06 = ~1/sqrt(d)).
+* The selector's query is the mean of the self-attended features ``Z`` (eq. 7); the
+  text says "average of the features from the feature extractor", which
+  ``query="input"`` selects (mean of the projected inputs ``V``).
+* When query and key lengths differ (the selector, K=1), *both* residual connections
+  are dropped ("we cannot use the residual connections and remove them").
+* Padding: videos of a batch are padded and masked; the mean query and softmax ignore
+  padded clips, so a padded video scores exactly like the same video alone.
+* The paper's ablation (Table 7) is ``dropout=0``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from highlighter.errors import InputError
+from highlighter.methods.base import Detector, TrainReport, register_method
+from highlighter.methods.common import seed_everything
+
+
+# --- shared pieces (also used by AVR, by the same group of authors) -------------------------
+
+
+def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, D) zero-padded float tensor and (B, T) bool mask of real clips."""
+    t = max(s.shape[0] for s in seqs)
+    x = torch.zeros(len(seqs), t, seqs[0].shape[1])
+    mask = torch.zeros(len(seqs), t, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        x[i, : s.shape[0]] = torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32))
+        mask[i, : s.shape[0]] = True
+    return x, mask
+
+
+def check_features(x: np.ndarray | None, dim: int, what: str, method: str) -> np.ndarray:
+    """A (T, dim) float32 array, or one clear error naming what is wrong."""
+    if x is None:
+        raise InputError(f"{method}: needs {what} features but none were given; extract them with an {what} backbone")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != dim or x.shape[0] == 0:
+        raise InputError(
+            f"{method}: {what} features have shape {tuple(x.shape)}, expected (T>0, {dim}); "
+            "use features from the backbone the weights were trained on"
+        )
+    return x
+
+
+class AttnLayer(nn.Module):
+    """CHD's generic attention layer (Sec. 3.1, Fig. 3): X queries Y.
+
+    dropout(X), dropout(Y) -> q, k, v -> softmax over keys -> dropout(z_hat)
+    -> [+X] -> LayerNorm -> FF [+] -> LayerNorm. Residuals only when ``residual``.
+    """
+
+    def __init__(self, d: int, p: float, scale: float | None = None, residual: bool = True):
+        super().__init__()
+        self.wq = nn.Linear(d, d, bias=False)
+        self.wk = nn.Linear(d, d, bias=False)
+        self.wv = nn.Linear(d, d, bias=False)
+        self.drop_in = nn.Dropout(p)
+        self.drop_out = nn.Dropout(p)
+        self.ln1 = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+        self.ln2 = nn.LayerNorm(d)
+        self.scale = 1.0 / math.sqrt(d) if scale is None else scale
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None):
+        """x (B, K, d), y (B, L, d), key_mask (B, L) True = real -> alpha (B, K, L), z (B, K, d)."""
+        x = self.drop_in(x)
+        y = self.drop_in(y)
+        logits = torch.einsum("bkd,bld->bkl", self.wq(x), self.wk(y)) * self.scale
+        if key_mask is not None:
+            logits = logits.masked_fill(~key_mask[:, None, :], float("-inf"))
+        alpha = logits.softmax(dim=-1)
+        z = self.drop_out(alpha @ self.wv(y))
+        if self.residual:
+            z = z + x
+        z = self.ln1(z)
+        z = self.ln2(z + self.ff(z) if self.residual else self.ff(z))
+        return alpha, z
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over time of (B, T, d) using only real clips -> (B, d)."""
+    m = mask.to(x.dtype)[..., None]
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+# --- CHD ---------------------------------------------------------------------------------------
+
+
+def simcse_loss(h1: torch.Tensor, h2: torch.Tensor, tau: float) -> torch.Tensor:
+    """Eq. 9: InfoNCE over cosine similarities of two dropout views, (B, d) each.
+
+    Row l's positive is h2[l]; the other videos' second views are its negatives.
+    """
+    sim = F.cosine_similarity(h1[:, None, :], h2[None, :, :], dim=-1) / tau
+    return F.cross_entropy(sim, torch.arange(h1.shape[0], device=h1.device))
+
+
+class HighlightSelector(nn.Module):
+    """Fig. 4: project -> self-attention -> mean-query attention; returns (alpha, h)."""
+
+    def __init__(self, dv: int, d: int, p: float, scale: float | None, query: str):
+        super().__init__()
+        self.proj = nn.Linear(dv, d, bias=False)
+        self.self_attn = AttnLayer(d, p, scale, residual=True)
+        self.select = AttnLayer(d, p, scale, residual=False)
+        self.query = query
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        v = self.proj(x)
+        _, z = self.self_attn(v, v, mask)
+        q = masked_mean(z if self.query == "attended" else v, mask)[:, None, :]
+        alpha, h = self.select(q, z, mask)
+        return alpha[:, 0, :], h[:, 0, :]
+
+
+@dataclass
+class CHDConfig:
+    """Defaults are the paper's (Sec. 4.1). ``visual_dim`` is set from the data at fit."""
+
+    visual_dim: int = 1024
+    d: int = 512
+    dropout: float = 0.1  # 0 = the "no dropout" ablation of Table 7
+    tau: float = 0.1
+    batch_size: int = 32
+    lr: float = 1e-5
+    epochs: int = 10
+    attn_scale: float | None = None  # None = 1/sqrt(d)
+    query: str = "attended"  # "attended" (eq. 7) | "input" (mean of projected inputs)
+
+
+@register_method("chd")
+class CHD(Detector):
+    """Unsupervised, visual only; the selector's attention weights are the scores."""
+
+    supervised = False
+    uses_audio = False
+
+    def __init__(self, **config):
+        self.config = CHDConfig(**config)
+        if self.config.query not in ("attended", "input"):
+            raise InputError(f"chd: query must be 'attended' or 'input', not '{self.config.query}'")
+        self.info = {}
+        self._build()
+
+    def _build(self) -> None:
+        c = self.config
+        self.net = HighlightSelector(c.visual_dim, c.d, c.dropout, c.attn_scale, c.query)
+        self.net.eval()
+
+    @torch.no_grad()
+    def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
+        x = check_features(visual, self.config.visual_dim, "visual", "chd")
+        self.net.eval()
+        xb, mask = pad_batch([x])
+        alpha, _ = self.net(xb, mask)
+        return alpha[0].numpy().astype(np.float32)
+
+    def contrastive_step(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Two passes with independent dropout masks -> SimCSE loss."""
+        _, h1 = self.net(x, mask)
+        _, h2 = self.net(x, mask)
+        return simcse_loss(h1, h2, self.config.tau)
+
+    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+        c = self.config
+        if len(videos) < 2:
+            raise InputError("chd: contrastive training needs at least 2 videos")
+        dims = {v.visual.shape[1] for v in videos}
+        if len(dims) != 1:
+            raise InputError(f"chd: training videos have mixed visual feature sizes {sorted(dims)}")
+        c.visual_dim = dims.pop()
+        g = seed_everything(seed)
+        self._build()
+        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        report = TrainReport(method=self.name, seed=seed, epochs=c.epochs, seconds=0.0)
+        t0 = time.perf_counter()
+        self.net.train()
+        for epoch in range(c.epochs):
+            order = torch.randperm(len(videos), generator=g).tolist()
+            losses = []
+            for i in range(0, len(order), c.batch_size):
+                idx = order[i : i + c.batch_size]
+                if len(idx) < 2:  # a lone video has no negatives
+                    continue
+                x, mask = pad_batch([videos[j].visual for j in idx])
+                loss = self.contrastive_step(x, mask)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+            report.losses.append({"epoch": epoch + 1, "contrastive": float(np.mean(losses)), "total": float(np.mean(losses))})
+            if log:
+                log(f"chd epoch {epoch + 1}/{c.epochs} loss {np.mean(losses):.4f}")
+        self.net.eval()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.net.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict({k: v.float() for k, v in state.items()})
+        self.net.eval()

@@ -1,0 +1,523 @@
+"""HPCL: supervised audio-visual highlight detection with hard-pairs guided contrastive
+learning (Li et al., "Probing Visual-Audio Representation for Video Highlight Detection
+via Hard-Pairs Guided Contrastive Learning", 2022).
+
+Per modality, a transformer encoder models within-modality relations and a decoder
+with one query abstracts a global context that is added back to every clip
+(Sec. 3.2). Two co-occurrence decoders let each modality's clips attend over the
+concatenated visual+audio sequence (2T keys, Sec. 3.3), so a clip can pick what it
+needs from either modality at any time rather than assuming sync. Three heads score
+the co-occurrence, visual and audio streams; the final score is their weighted sum
+(Sec. 3.4). Training adds to the segment-wise CE a supervised dense contrastive loss
+over the clips of a sample (eq. 8) and a margin loss that pushes apart the clip pairs
+that straddle highlight boundaries (eq. 9): L = CE + 0.3 HPCL + 0.1 rank (eq. 11).
+
+Choices where the paper is silent or ambiguous (config fields where it matters):
+
+* Encoder layer (eqs. 1-3): 8 heads over d_k = d_v = 512 (64 per head); the residual
+  is the *value* projection (eq. 2: softmax(QK^T/sqrt(d_k))S + S); eq. 3's FFN maps
+  d_v -> d_v -> d. We add a linear d_v -> d shortcut around that FFN and a LayerNorm
+  (the "standard transformer encoder [53]" has both; without them 2 layers of 0.5
+  dropout train poorly). The global-context and co-occurrence decoders are canonical
+  post-LN cross-attention decoder layers (residual, LayerNorm, FFN d -> 2d -> d),
+  n = 2 layers each; the memory (keys/values) stays the encoder output.
+* No positional encoding (none is mentioned); ``pos_encoding=true`` adds sinusoidal ones.
+* Global context query (Table 5): ``global_init`` = mean (mean of the encoder's clip
+  embeddings, the paper's default) | random (a learned vector) | none (w/o G).
+* Heads output one logit per clip; "CE" is binary cross-entropy with logits, summed
+  over the three heads (eq. 10). The final score is the weighted sum of the heads'
+  sigmoid probabilities, weights ``head_weights`` (co, visual, audio), equal by
+  default (the paper gives no weights).
+* HPCL (eq. 8) runs on the L2-normalised eq.-7 embeddings with temperature ``tau`` =
+  0.1 (not given); the stray un-tempered exp(q.k+) in the printed denominator is read
+  as exp(q.k+/tau). Positives exclude the query itself. Mean over positives, then over
+  the queries that have >=1 positive and >=1 negative, then over samples.
+* Hard pairs (Sec. 3.5.3): for a boundary between clips b and b+1 of a sample
+  (labels differ), the pairs are (b+1-k, b+k), k = 1..L (k = 1 is the adjacent pair),
+  indices clamped to the sample; only pairs whose labels differ are kept (the paper:
+  "negative data ... are true negative"). d(p) is the Euclidean distance of the
+  L2-normalised embeddings (raw 512-d features would sit far beyond margin 0.7 and
+  the loss would vanish). Eq. 9's sum over pairs is per sample, then averaged over
+  the batch.
+* Sampling (Sec. 4.2): a random window of T = 20 consecutive clips; if its minority
+  class has fewer than ceil(T/3) clips (ratio below 1:2), that many clips of the
+  minority class are drawn from elsewhere in the same video to replace random
+  majority clips, and the indices are re-sorted (temporal order). Videos shorter than
+  T repeat clips in order. Each epoch draws round(clips / T) samples per video (>= 1);
+  videos with a single class are skipped (nothing to contrast). Batch size 8.
+* Training labels: YouTube ``match > 0``; TVSum: the clip's mean over the 20 annotators
+  strictly above the video's median (the paper: "select the higher 50% of the scores").
+* Inference scores the whole video at once (``infer_window = 0``); a positive value
+  scores consecutive windows of that length (repeat-padded) instead.
+
+Ablation flags (paper tables): ``variant`` co-av | cr-av | av | v | a (Table 3),
+``w_hpcl = 0`` / ``w_rank = 0`` (Table 4), ``global_init`` (Table 5).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from highlighter.errors import InputError
+from highlighter.methods import common
+from highlighter.methods.base import Detector, TrainReport, register_method
+
+VARIANTS = ("co-av", "cr-av", "av", "v", "a")
+GLOBAL_INITS = ("mean", "random", "none")
+
+
+@dataclass
+class HPCLConfig:
+    """Defaults are the paper's (Sec. 4.2 / eq. 11); feature dims are set from the data at fit."""
+
+    visual_dim: int = 1024
+    audio_dim: int = 2048
+    d: int = 256
+    d_k: int = 512
+    d_v: int = 512
+    heads: int = 8
+    layers: int = 2
+    dropout: float = 0.5
+    variant: str = "co-av"  # Table 3: co-av (ours) | cr-av | av | v | a
+    global_init: str = "mean"  # Table 5: mean | random | none
+    pos_encoding: bool = False
+    w_ce: float = 1.0  # lambda_1
+    w_hpcl: float = 0.3  # lambda_2; 0 = Table 4 "CE" baseline
+    w_rank: float = 0.1  # lambda_3; 0 = Table 4 "CE + HPCL"
+    tau: float = 0.1
+    margin: float = 0.7
+    region: int = 3  # L
+    seq_len: int = 20  # T segments per sample
+    min_minority: float = 1 / 3  # minority share of a sample (ratio >= 1:2)
+    head_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # co, visual, audio
+    lr: float = 1e-4
+    epochs: int = 20
+    batch_size: int = 8
+    infer_window: int = 0  # 0 = whole video
+    device: str = "auto"
+    threads: int = 1
+
+
+# --- labels and sampling --------------------------------------------------------------------
+
+
+def binary_labels(labels: np.ndarray) -> np.ndarray:
+    """Training targets (T,) in {0, 1}: YouTube ``match > 0``; TVSum (A, T) annotator
+    scores -> clip mean strictly above the video's median (top half)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        return (labels > 0).astype(np.int64)
+    if labels.ndim == 2:
+        mean = labels.astype(np.float64).mean(axis=0)
+        return (mean > np.median(mean)).astype(np.int64)
+    raise InputError(f"hpcl: labels must be (T,) or (annotators, T), got shape {labels.shape}")
+
+
+def sample_indices(y: np.ndarray, length: int, rng: np.random.Generator, min_share: float = 1 / 3) -> np.ndarray:
+    """``length`` sorted clip indices of one video holding both classes, the minority
+    at least ceil(length * min_share) times (Sec. 4.2); see the module docstring."""
+    n = y.shape[0]
+    if n >= length:
+        start = int(rng.integers(0, n - length + 1))
+        idx = np.arange(start, start + length)
+    else:
+        idx = np.sort(np.resize(np.arange(n), length))
+    need = int(math.ceil(length * min_share - 1e-9))
+    pos = int(y[idx].sum())
+    minority = 1 if pos <= length - pos else 0
+    have = pos if minority == 1 else length - pos
+    deficit = need - have
+    if deficit > 0:
+        cand = np.flatnonzero(y == minority)
+        outside = np.setdiff1d(cand, idx)
+        if outside.size >= deficit:
+            extra = rng.choice(outside, size=deficit, replace=False)
+        else:
+            extra = rng.choice(cand, size=deficit, replace=True)
+        majority_slots = np.flatnonzero(y[idx] != minority)
+        slots = rng.choice(majority_slots, size=deficit, replace=False)
+        idx = idx.copy()
+        idx[slots] = extra
+        idx = np.sort(idx)
+    return idx
+
+
+def hard_pairs(y: np.ndarray, region: int = 3) -> np.ndarray:
+    """(P, 2) clip index pairs straddling the label boundaries of a sample (Sec. 3.5.3)."""
+    y = np.asarray(y).reshape(-1)
+    t = y.shape[0]
+    pairs = []
+    for b in np.flatnonzero(y[:-1] != y[1:]):
+        for k in range(1, region + 1):
+            i, j = max(b + 1 - k, 0), min(b + k, t - 1)
+            if y[i] != y[j]:
+                pairs.append((i, j))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.asarray(pairs, dtype=np.int64), axis=0)
+
+
+# --- losses ---------------------------------------------------------------------------------
+
+
+def ce_loss(logits: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+    """Eq. 10: sum over the heads of the segment-wise binary CE (mean over clips)."""
+    return sum(F.binary_cross_entropy_with_logits(z, y.float()) for z in logits)
+
+
+def hpcl_loss(emb: torch.Tensor, y: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
+    """Eq. 8 on (B, T, D) embeddings with (B, T) binary labels.
+
+    For query q and each positive k+: -log e^{q.k+/tau} / (e^{q.k+/tau} + sum_neg e^{q.k-/tau}).
+    """
+    z = F.normalize(emb, dim=-1)
+    sim = z @ z.transpose(1, 2) / tau  # (B, T, T)
+    same = y[:, :, None] == y[:, None, :]
+    eye = torch.eye(y.shape[1], dtype=torch.bool, device=y.device)[None]
+    pos = same & ~eye
+    neg = ~same
+    neg_lse = sim.masked_fill(~neg, float("-inf")).logsumexp(-1, keepdim=True)  # (B, T, 1)
+    term = torch.logaddexp(sim, neg_lse) - sim  # -log(softmax over {k+} U negatives)
+    n_pos = pos.sum(-1)
+    valid = (n_pos > 0) & neg.any(-1)  # (B, T)
+    per_q = (term * pos).sum(-1) / n_pos.clamp_min(1)
+    per_q = torch.where(valid, per_q, torch.zeros_like(per_q))
+    n_valid = valid.sum(-1)
+    has = n_valid > 0
+    if not bool(has.any()):
+        return emb.sum() * 0.0
+    per_sample = per_q.sum(-1)[has] / n_valid[has]
+    return per_sample.mean()
+
+
+def rank_loss(emb: torch.Tensor, pairs: list[np.ndarray], margin: float = 0.7) -> torch.Tensor:
+    """Eq. 9: sum over hard pairs of max(margin - ||z_i - z_j||, 0), z L2-normalised;
+    ``pairs[b]`` are sample b's (P, 2) index pairs. Mean over samples."""
+    z = F.normalize(emb, dim=-1)
+    total = emb.sum() * 0.0
+    for b, p in enumerate(pairs):
+        if len(p) == 0:
+            continue
+        p = torch.as_tensor(p, device=emb.device)
+        d = (z[b, p[:, 0]] - z[b, p[:, 1]]).norm(dim=-1)
+        total = total + F.relu(margin - d).sum()
+    return total / max(len(pairs), 1)
+
+
+# --- network --------------------------------------------------------------------------------
+
+
+class MultiHead(nn.Module):
+    """Multi-head dot-product attention with separate query/key/value widths."""
+
+    def __init__(self, d_q: int, d_kv: int, d_k: int, d_v: int, heads: int, dropout: float):
+        super().__init__()
+        if d_k % heads or d_v % heads:
+            raise InputError(f"hpcl: d_k={d_k} and d_v={d_v} must be divisible by heads={heads}")
+        self.wq = nn.Linear(d_q, d_k)
+        self.wk = nn.Linear(d_kv, d_k)
+        self.wv = nn.Linear(d_kv, d_v)
+        self.heads = heads
+        self.p = dropout
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, value_residual: bool = False) -> torch.Tensor:
+        b, tq, _ = x.shape
+        tk = y.shape[1]
+        h = self.heads
+        q = self.wq(x).view(b, tq, h, -1).transpose(1, 2)
+        k = self.wk(y).view(b, tk, h, -1).transpose(1, 2)
+        s = self.wv(y)
+        out = F.scaled_dot_product_attention(q, k, s.view(b, tk, h, -1).transpose(1, 2),
+                                             dropout_p=self.p if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(b, tq, -1)
+        return out + s if value_residual else out  # eq. 2's "+ S" (self-attention only)
+
+
+class EncoderLayer(nn.Module):
+    """Eqs. 1-3: F' = softmax(QK^T/sqrt(d_k))S + S; F = LN(W F' + FFN(F'))."""
+
+    def __init__(self, d: int, d_k: int, d_v: int, heads: int, p: float):
+        super().__init__()
+        self.attn = MultiHead(d, d, d_k, d_v, heads, p)
+        self.ffn = nn.Sequential(nn.Linear(d_v, d_v), nn.ReLU(), nn.Dropout(p), nn.Linear(d_v, d))
+        self.short = nn.Linear(d_v, d)
+        self.drop = nn.Dropout(p)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.drop(self.attn(x, x, value_residual=True))
+        return self.norm(self.short(h) + self.drop(self.ffn(h)))
+
+
+class DecoderLayer(nn.Module):
+    """Canonical post-LN cross-attention decoder layer: queries attend to a memory."""
+
+    def __init__(self, d: int, d_k: int, d_v: int, heads: int, p: float):
+        super().__init__()
+        self.attn = MultiHead(d, d, d_k, d_v, heads, p)
+        self.out = nn.Linear(d_v, d)
+        self.norm1 = nn.LayerNorm(d)
+        self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Dropout(p), nn.Linear(2 * d, d))
+        self.norm2 = nn.LayerNorm(d)
+        self.drop = nn.Dropout(p)
+
+    def forward(self, q: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        q = self.norm1(q + self.drop(self.out(self.attn(q, memory))))
+        return self.norm2(q + self.drop(self.ffn(q)))
+
+
+class Decoder(nn.Module):
+    def __init__(self, n: int, *args):
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(*args) for _ in range(n))
+
+    def forward(self, q: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            q = layer(q, memory)
+        return q
+
+
+def sinusoid(t: int, d: int, device=None) -> torch.Tensor:
+    pos = torch.arange(t, dtype=torch.float32, device=device)[:, None]
+    div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / d))
+    pe = torch.zeros(t, d, device=device)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)
+    return pe
+
+
+class IntraModality(nn.Module):
+    """Sec. 3.2: linear projection -> n encoder layers -> + global context G."""
+
+    def __init__(self, dim_in: int, c: HPCLConfig):
+        super().__init__()
+        self.proj = nn.Linear(dim_in, c.d)
+        self.drop = nn.Dropout(c.dropout)
+        self.layers = nn.ModuleList(EncoderLayer(c.d, c.d_k, c.d_v, c.heads, c.dropout) for _ in range(c.layers))
+        self.global_init = c.global_init
+        self.pos = c.pos_encoding
+        if c.global_init != "none":
+            self.global_dec = Decoder(c.layers, c.d, c.d_k, c.d_v, c.heads, c.dropout)
+        if c.global_init == "random":
+            self.g_init = nn.Parameter(torch.randn(c.d) * 0.02)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, Din) -> F_n (B, T, d) and F_hat = F_n + G (B, T, d)."""
+        f = self.proj(x)
+        if self.pos:
+            f = f + sinusoid(f.shape[1], f.shape[2], f.device)
+        f = self.drop(f)
+        for layer in self.layers:
+            f = layer(f)
+        if self.global_init == "none":
+            return f, f
+        g0 = f.mean(1, keepdim=True) if self.global_init == "mean" else self.g_init.expand(f.shape[0], 1, -1)
+        return f, f + self.global_dec(g0, f)
+
+
+def _head(d_in: int, d: int, p: float) -> nn.Module:
+    """Sec. 3.4: Linear -> ReLU -> Dropout -> Linear, one logit per clip."""
+    return nn.Sequential(nn.Linear(d_in, d), nn.ReLU(), nn.Dropout(p), nn.Linear(d, 1))
+
+
+class HPCLNet(nn.Module):
+    """Returns the per-head logits (list of (B, T)) and the eq.-7 embedding (B, T, D)."""
+
+    def __init__(self, c: HPCLConfig):
+        super().__init__()
+        self.variant = c.variant
+        args = (c.layers, c.d, c.d_k, c.d_v, c.heads, c.dropout)
+        if c.variant == "av":
+            self.enc = IntraModality(c.visual_dim + c.audio_dim, c)
+            self.head_v = _head(c.d, c.d, c.dropout)
+            return
+        if c.variant in ("co-av", "cr-av", "v"):
+            self.enc_v = IntraModality(c.visual_dim, c)
+            self.head_v = _head(c.d, c.d, c.dropout)
+        if c.variant in ("co-av", "cr-av", "a"):
+            self.enc_a = IntraModality(c.audio_dim, c)
+            self.head_a = _head(c.d, c.d, c.dropout)
+        if c.variant in ("co-av", "cr-av"):
+            self.dec_v = Decoder(*args)
+            self.dec_a = Decoder(*args)
+            self.head_co = _head(2 * c.d, c.d, c.dropout)
+
+    def forward(self, v: torch.Tensor, a: torch.Tensor | None):
+        if self.variant == "av":
+            _, fh = self.enc(torch.cat([v, a], dim=-1))
+            return {"visual": self.head_v(fh)[..., 0]}, fh
+        if self.variant == "v":
+            _, fh = self.enc_v(v)
+            return {"visual": self.head_v(fh)[..., 0]}, fh
+        if self.variant == "a":
+            _, fh = self.enc_a(a)
+            return {"audio": self.head_a(fh)[..., 0]}, fh
+        fv, fhv = self.enc_v(v)
+        fa, fha = self.enc_a(a)
+        if self.variant == "co-av":  # eqs. 4-5: each modality attends over [F_v; F_a] (2T keys)
+            mem = torch.cat([fv, fa], dim=1)
+            tv, ta = self.dec_v(fv, mem), self.dec_a(fa, mem)
+        else:  # cr-av: plain cross-attention, visual <-> audio (Joint-VA style)
+            tv, ta = self.dec_v(fv, fa), self.dec_a(fa, fv)
+        logits = {
+            "co": self.head_co(torch.cat([tv, ta], dim=-1))[..., 0],
+            "visual": self.head_v(fhv)[..., 0],
+            "audio": self.head_a(fha)[..., 0],
+        }
+        emb = torch.cat([fhv + tv, fha + ta], dim=-1)  # eq. 7
+        return logits, emb
+
+
+# --- detector -------------------------------------------------------------------------------
+
+
+@register_method("hpcl")
+class HPCL(Detector):
+    """Supervised audio-visual detector; score = weighted sum of the heads' probabilities."""
+
+    supervised = True
+    uses_audio = True
+
+    def __init__(self, **config):
+        if "head_weights" in config:
+            config["head_weights"] = tuple(float(w) for w in config["head_weights"])
+        self.config = HPCLConfig(**config)
+        c = self.config
+        if c.variant not in VARIANTS:
+            raise InputError(f"hpcl: variant must be one of {', '.join(VARIANTS)}, not '{c.variant}'")
+        if c.global_init not in GLOBAL_INITS:
+            raise InputError(f"hpcl: global_init must be one of {', '.join(GLOBAL_INITS)}, not '{c.global_init}'")
+        if len(c.head_weights) != 3:
+            raise InputError("hpcl: head_weights needs 3 numbers (co, visual, audio)")
+        self.info = {}
+        self.net = HPCLNet(c)
+        self.net.eval()
+
+    # inference --------------------------------------------------------------------------
+    def _needs_audio(self) -> bool:
+        return self.config.variant != "v"
+
+    def _combine(self, logits: dict[str, torch.Tensor]) -> torch.Tensor:
+        w = dict(zip(("co", "visual", "audio"), self.config.head_weights))
+        total = sum(w[k] for k in logits)
+        if total <= 0:
+            raise InputError("hpcl: head_weights of the variant's heads sum to 0")
+        return sum(w[k] * torch.sigmoid(z) for k, z in logits.items()) / total
+
+    @torch.no_grad()
+    def _score_batch(self, v: np.ndarray, a: np.ndarray | None) -> np.ndarray:
+        vt = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+        at = None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        logits, _ = self.net(vt, at)
+        return self._combine(logits).numpy()
+
+    def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
+        from highlighter.methods.chd import check_features
+
+        c = self.config
+        v = check_features(visual, c.visual_dim, "visual", "hpcl")
+        a = check_features(audio, c.audio_dim, "audio", "hpcl") if self._needs_audio() else None
+        if a is not None and a.shape[0] != v.shape[0]:
+            raise InputError(f"hpcl: {v.shape[0]} visual clips but {a.shape[0]} audio clips; "
+                             "extract both on the same clip grid")
+        self.net.eval()
+        if c.infer_window <= 0:
+            return self._score_batch(v[None], None if a is None else a[None])[0].astype(np.float32)
+        seq = v if a is None else np.concatenate([v, a], axis=1)
+        dv = c.visual_dim
+
+        def fn(x: np.ndarray) -> np.ndarray:
+            return self._score_batch(x[..., :dv], None if a is None else x[..., dv:])
+
+        return common.score_by_windows(fn, seq, c.infer_window, normalize="none")
+
+    # training ---------------------------------------------------------------------------
+    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+        c = self.config
+        if not videos:
+            raise InputError("hpcl: no training videos")
+        use_audio = c.variant != "v"
+        for v in videos:
+            if use_audio and v.audio is None:
+                raise InputError(f"hpcl: training video {v.vid} has no audio features; variant '{c.variant}' needs them")
+            if v.labels is None or np.asarray(v.labels).size == 0:
+                raise InputError(f"hpcl: training video {v.vid} has no labels; hpcl is supervised")
+        dims_v = {v.visual.shape[1] for v in videos}
+        dims_a = {v.audio.shape[1] for v in videos if v.audio is not None}
+        if len(dims_v) != 1 or len(dims_a) > 1:
+            raise InputError(f"hpcl: training videos have mixed feature sizes (visual {sorted(dims_v)}, audio {sorted(dims_a)})")
+        c.visual_dim = dims_v.pop()
+        if dims_a:
+            c.audio_dim = dims_a.pop()
+        data = []
+        skipped = 0
+        for v in videos:
+            y = binary_labels(v.labels)[: v.num_clips]
+            if y.min() == y.max():
+                skipped += 1
+                continue
+            data.append((v.visual, v.audio if use_audio else None, y))
+        if not data:
+            raise InputError("hpcl: every training video has a single class; need highlight and non-highlight clips")
+        if log and skipped:
+            log(f"hpcl: skipped {skipped} single-class videos")
+        report = TrainReport(method=self.name, seed=seed, epochs=c.epochs, seconds=0.0)
+        t0 = time.perf_counter()
+        with common.deterministic(seed, c.threads):
+            rng = np.random.default_rng(seed)
+            self.net = HPCLNet(c)
+            device = common.select_device(c.device)
+            net = self.net.to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+            per_video = [max(1, int(round(y.shape[0] / c.seq_len))) for _, _, y in data]
+            for epoch in range(c.epochs):
+                net.train()
+                samples = [i for i, k in enumerate(per_video) for _ in range(k)]
+                order = rng.permutation(len(samples))
+                sums = {"ce": 0.0, "hpcl": 0.0, "rank": 0.0, "total": 0.0}
+                steps = 0
+                for s in range(0, len(order), c.batch_size):
+                    batch = [samples[j] for j in order[s : s + c.batch_size]]
+                    idx = [sample_indices(data[i][2], c.seq_len, rng, c.min_minority) for i in batch]
+                    vb = torch.from_numpy(np.stack([data[i][0][ix] for i, ix in zip(batch, idx)])).to(device)
+                    ab = (torch.from_numpy(np.stack([data[i][1][ix] for i, ix in zip(batch, idx)])).to(device)
+                          if use_audio else None)
+                    yn = np.stack([data[i][2][ix] for i, ix in zip(batch, idx)])
+                    yb = torch.from_numpy(yn).to(device)
+                    logits, emb = net(vb, ab)
+                    parts = {"ce": ce_loss(list(logits.values()), yb)}
+                    parts["hpcl"] = hpcl_loss(emb, yb, c.tau) if c.w_hpcl else emb.sum() * 0.0
+                    parts["rank"] = (rank_loss(emb, [hard_pairs(y, c.region) for y in yn], c.margin)
+                                     if c.w_rank else emb.sum() * 0.0)
+                    total = c.w_ce * parts["ce"] + c.w_hpcl * parts["hpcl"] + c.w_rank * parts["rank"]
+                    opt.zero_grad()
+                    total.backward()
+                    opt.step()
+                    for k, val in parts.items():
+                        sums[k] += float(val.detach())
+                    sums["total"] += float(total.detach())
+                    steps += 1
+                row = {"epoch": epoch + 1, **{k: round(val / max(steps, 1), 5) for k, val in sums.items()}}
+                report.losses.append(row)
+                if log:
+                    log(f"hpcl epoch {epoch + 1}/{c.epochs} loss {row['total']:.4f} "
+                        f"(ce {row['ce']:.4f}, hpcl {row['hpcl']:.4f}, rank {row['rank']:.4f})")
+            self.net = net.to("cpu").eval()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    # persistence ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.net.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict({k: v.float() for k, v in state.items()})
+        self.net.eval()

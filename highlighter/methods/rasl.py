@@ -1,0 +1,421 @@
+"""RASL: unsupervised modality-transferable highlight detection (Li, Sun, Xiao; IEEE TMM).
+
+Two identical branches, visual and audio, each: self-attention over the feature
+vector sequence (FVS, eqs. 1-2) -> convolutional encoder E (3 conv, stride 2) ->
+representations r -> RASL module: ψ conv -> z, bias-free weighted sum of z ->
+activation sequence s (eq. 4) -> decoder D (3 deconv, stride 2) reconstructs the FVS
+from s·r (eq. 5, L1). Because s gates what the decoder sees, clips that are hard to
+reconstruct (distinct ones — the paper's argument for highlights) earn large s.
+k-point contrastive learning (eqs. 6-8) enlarges the top-k activations weighted by
+how unlike the bottom-k representations they are; symmetric contrastive learning
+(SCL, eq. 9) pairs r^v with r^a so the visual branch learns audio-aware semantics;
+a masked-FVS reconstruction (eq. 10, 50 % of the clips zeroed) is the auxiliary task.
+L_total = sum_m (L_e^m + L_r^m + L_au^m) + L_s (eq. 11). At inference only the visual
+branch runs; its s, per window, concatenated and normalised per video, is the score.
+
+Choices where the paper is ambiguous or our data differ (config fields where it matters):
+
+* Convolution axes. s must keep one entry per time step (top-k of N = 150 with k = 10),
+  so the stride-2 convolutions cannot stride over time. The FVS is treated as a
+  1-channel (time x feature) map; each layer has kernel (``kernel_t``, 4), stride (1, 2):
+  it halves the feature axis and mixes ``kernel_t`` neighbouring clips. ReLU follows
+  every conv and deconv (as written, also the last deconv; I3D/PANN features are >= 0).
+* Window and k on 2-s clips. The paper has 0.2-s steps in 30-s windows (N = 150, k = 10,
+  k/N = 1/15). Our features have one row per 2-s clip; we keep the proportion k/N = 1/15
+  with ``window`` = 30 clips (60 s) and ``k`` = 2. (A 30-s window would be 15 clips and
+  k = 1, too few points to contrast.)
+* Audio is resampled along the feature axis to the visual dimension by linear
+  interpolation (the paper: "linear interpolation is used to resample the vector length
+  ρ_i^a to be equal to ρ_i^v"), so both branches share one architecture and r^a·r^v is
+  defined. Feature axes not divisible by 8 are zero-padded.
+* Eq. 8 pairs the i-th smallest of the top-k with the i-th smallest of the bottom-k,
+  each with its own projection (Ŵ_i, W̌_i), then LayerNorm (no affine), cosine.
+  ``kpoint_contrast=False`` is the paper's Fig. 6 ablation, η = mean of the top-k s.
+* Eq. 9 as printed (logs of raw dot products scaled by Γ) is undefined for
+  non-positive products and unbounded below; the text says it follows CLIP [30]
+  ("symmetric contrastive learning"), so we use CLIP's loss: cosine similarities of
+  the flattened r_i^a, r_j^v over all clips of the batch, logits scaled by exp(Γ)
+  (Γ learnable, initialised 3.1, clamped to ln 100 like CLIP), cross-entropy in both
+  directions. Positions that repeat the same clip (repeat-padding) are not negatives.
+* Eq. 10: the masked pass runs the whole branch on the masked FVS, its own s included
+  ("the difference ... lies solely in the input"). One mask M is shared by both
+  modalities; it zeroes exactly round(mask_ratio * window) clips.
+* Table III "w/o RASL" sets k = 0 and drops L_r (``use_rasl=False``); "w/o vision"
+  pretrains the audio branch only and, having no visual branch, scores from audio.
+* s is the raw weighted sum (eq. 4 has no activation); ``score_activation`` can
+  squash it (sigmoid) for experiments. Scores are always the pre-activation (same
+  order; a saturated sigmoid would tie the top clips).
+* Only the branch used at inference is saved (the visual one unless use_visual=False),
+  which keeps the shipped weights small; the audio branch is needed only to pretrain.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Callable
+
+import numpy as np
+
+from highlighter.errors import InputError, UsageError
+from highlighter.methods import common
+from highlighter.methods.base import Detector, TrainReport, register_method
+
+
+@dataclass
+class RASLConfig:
+    """Every hyperparameter of RASL; the ``use_*`` flags are the ablations of Table III."""
+
+    visual_dim: int = 1024  # set from the data at fit time
+    audio_dim: int = 2048  # set from the data at fit time (resampled to visual_dim inside)
+    window: int = 30  # clips per window (30 x 2 s = 60 s); paper: 150 steps of 0.2 s
+    k: int = 2  # top-k / bottom-k points; k/window = 1/15 as in the paper (10/150)
+    channels: tuple[int, int, int] = (8, 16, 32)  # encoder conv channels
+    kernel_t: int = 3  # temporal kernel of the conv layers (stride 1 in time)
+    psi_channels: int = 8  # channels of ψ's output z
+    proj_dim: int = 128  # dim of the k-point projections Ŵ_i, W̌_i
+    temperature_init: float = 3.1  # Γ of eq. 9 (log-scale of the SCL logits)
+    mask_ratio: float = 0.5  # share of clips masked in the auxiliary task
+    lr: float = 1e-3  # RMSprop
+    batch_size: int = 8
+    epochs: int = 10
+    score_activation: str = "none"  # none | sigmoid: applied to s (train and inference)
+    normalize: str = "minmax"  # per-video score normalisation: minmax | zscore | none
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 1  # torch intra-op threads while training (determinism)
+    # Table III ablations (all True = the full method)
+    use_rasl: bool = True  # k-point contrastive loss L_r ("w/o RASL": k = 0, no L_r)
+    kpoint_contrast: bool = True  # False: η = mean top-k s (Fig. 6 "w/o contrast")
+    use_sa: bool = True  # intramodal self-attention ("w/o SA")
+    use_aux: bool = True  # masked-FVS auxiliary task ("w/o auxiliary")
+    use_visual: bool = True  # visual branch ("w/o vision" = False)
+    use_audio: bool = True  # audio branch + SCL ("w/o audio" = False)
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)
+        if len(self.channels) != 3:
+            raise UsageError(f"rasl: channels needs 3 values (one per conv layer), got {list(self.channels)}")
+        if self.window < 1:
+            raise UsageError(f"rasl: window must be >= 1 clip, got {self.window}")
+        if self.use_rasl and (self.k < 1 or 2 * self.k > self.window):
+            raise UsageError(f"rasl: k must be in 1..window/2 (= {self.window // 2}), got {self.k}")
+        if not (0.0 <= self.mask_ratio < 1.0):
+            raise UsageError(f"rasl: mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        if not (self.use_visual or self.use_audio):
+            raise UsageError("rasl: use_visual and use_audio cannot both be false")
+        if self.score_activation not in ("none", "sigmoid"):
+            raise UsageError(f"rasl: score_activation must be none or sigmoid, got {self.score_activation}")
+        if self.kernel_t < 1 or self.kernel_t % 2 == 0:
+            raise UsageError(f"rasl: kernel_t must be odd and >= 1, got {self.kernel_t}")
+
+
+def _build_modules():
+    """Torch modules, defined lazily so importing the registry does not import torch."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class SelfAttention(nn.Module):
+        """Eqs. 1-2: ρ̄ = ρ + softmax(ρW_Q (ρW_K)^T / sqrt(d)) ρW_V W_O."""
+
+        def __init__(self, d: int):
+            super().__init__()
+            self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
+            self.scale = 1.0 / math.sqrt(d)
+
+        def forward(self, x):
+            att = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2) * self.scale, dim=-1)
+            return x + self.o(att @ self.v(x))
+
+    class Branch(nn.Module):
+        """SA -> encoder -> RASL (ψ, weighted sum) -> decoder, for one modality."""
+
+        def __init__(self, cfg: RASLConfig, d: int):
+            super().__init__()
+            self.d = d
+            self.dp = -(-d // 8) * 8  # feature axis padded to a multiple of 8
+            kt, pt = cfg.kernel_t, cfg.kernel_t // 2
+            c1, c2, c3 = cfg.channels
+            self.sa = SelfAttention(d) if cfg.use_sa else None
+
+            def conv(i, o):
+                return nn.Conv2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
+
+            def deconv(i, o):
+                return nn.ConvTranspose2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
+
+            self.enc = nn.Sequential(conv(1, c1), nn.ReLU(), conv(c1, c2), nn.ReLU(), conv(c2, c3), nn.ReLU())
+            self.psi = nn.Conv2d(c3, cfg.psi_channels, (1, 3), padding=(0, 1))
+            self.wsum = nn.Linear(cfg.psi_channels * self.dp // 8, 1, bias=False)
+            self.dec = nn.Sequential(deconv(c3, c2), nn.ReLU(), deconv(c2, c1), nn.ReLU(), deconv(c1, 1), nn.ReLU())
+            self.sigmoid = cfg.score_activation == "sigmoid"
+
+        def forward(self, rho):
+            """(B, N, d) -> dict(r (B,N,c3*dp/8), z (B,N,cψ*dp/8), s and its pre-activation logit (B,N), recon (B,N,d))."""
+            x = self.sa(rho) if self.sa is not None else rho
+            if self.dp != self.d:
+                x = F.pad(x, (0, self.dp - self.d))
+            r = self.enc(x.unsqueeze(1))  # (B, c3, N, dp/8)
+            z = self.psi(r)  # (B, cψ, N, dp/8)
+            b, _, n, _ = z.shape
+            z_flat = z.permute(0, 2, 1, 3).reshape(b, n, -1)
+            logit = self.wsum(z_flat).squeeze(-1)  # (B, N)
+            s = torch.sigmoid(logit) if self.sigmoid else logit
+            recon = self.dec(s[:, None, :, None] * r).squeeze(1)[..., : self.d]
+            r_flat = r.permute(0, 2, 1, 3).reshape(b, n, -1)
+            return {"r": r_flat, "z": z_flat, "s": s, "logit": logit, "recon": recon}
+
+    class KPoint(nn.Module):
+        """Eq. 8: per-rank projections Ŵ_i, W̌_i and the k-point contrastive loss."""
+
+        def __init__(self, k: int, zdim: int, proj: int, contrast: bool):
+            super().__init__()
+            self.k, self.contrast = k, contrast
+            self.top = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
+            self.bot = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
+            self.proj = proj
+
+        def forward(self, s, z):
+            return kpoint_loss(s, z, self.k, self.top if self.contrast else None, self.bot, self.proj)
+
+    class RASLNet(nn.Module):
+        def __init__(self, cfg: RASLConfig):
+            super().__init__()
+            d = cfg.visual_dim
+            self.visual = Branch(cfg, d) if cfg.use_visual else None
+            self.audio = Branch(cfg, d) if cfg.use_audio else None
+            zdim = cfg.psi_channels * (-(-d // 8) * 8) // 8
+            self.kp_v = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_visual else None
+            self.kp_a = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_audio else None
+            self.temperature = nn.Parameter(torch.tensor(float(cfg.temperature_init)))
+
+    return RASLNet
+
+
+def l1_recon(target, recon):
+    """Eqs. 5 / 10: mean absolute reconstruction error."""
+    return (target - recon).abs().mean()
+
+
+def kpoint_loss(s, z, k: int, top_proj=None, bot_proj=None, proj_dim: int = 0):
+    """Eqs. 6-8 over a batch of windows: s (B, N), z (B, N, C) -> scalar.
+
+    Top-k and bottom-k indices are each sorted by ascending s (Φ^k, Π^k); the i-th of
+    each is projected by its own matrix, layer-normalised, and compared by cosine.
+    ``top_proj=None`` drops the contrast: η = mean of the top-k s (Fig. 6 ablation).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    top = torch.topk(s, k, dim=1, largest=True).indices.flip(1)  # ascending s
+    bot = torch.topk(s, k, dim=1, largest=False).indices  # ascending s
+    s_top = torch.gather(s, 1, top)  # (B, k)
+    if top_proj is None:
+        eta = s_top.mean(1)
+    else:
+        zt = torch.gather(z, 1, top[..., None].expand(-1, -1, z.shape[-1]))
+        zb = torch.gather(z, 1, bot[..., None].expand(-1, -1, z.shape[-1]))
+        pt = torch.stack([top_proj[i](zt[:, i]) for i in range(k)], 1)
+        pb = torch.stack([bot_proj[i](zb[:, i]) for i in range(k)], 1)
+        pt, pb = F.layer_norm(pt, (pt.shape[-1],)), F.layer_norm(pb, (pb.shape[-1],))
+        sim = F.cosine_similarity(pt, pb, dim=-1)  # (B, k)
+        eta = (s_top * (1.0 - sim)).mean(1)
+    return F.softplus(-eta).mean()  # -log(1 / (1 + e^-η))
+
+
+def scl_loss(ra, rv, log_scale, source=None):
+    """Eq. 9, CLIP-style: symmetric cross-entropy over cosine logits scaled by exp(Γ).
+
+    ``ra``, ``rv``: (M, C) paired rows. ``source`` (M,) ids the clip each row came
+    from; rows repeating the same clip are removed from each other's negatives.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    a, v = F.normalize(ra, dim=-1), F.normalize(rv, dim=-1)
+    logits = log_scale.clamp(max=math.log(100.0)).exp() * (a @ v.T)
+    if source is not None:
+        same = source[:, None] == source[None, :]
+        same.fill_diagonal_(False)
+        logits = logits.masked_fill(same, float("-inf"))
+    target = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def resample_dim(x, d: int):
+    """Linear interpolation along the feature axis: (..., Da) -> (..., d)."""
+    import torch.nn.functional as F
+
+    if x.shape[-1] == d:
+        return x
+    shape = x.shape[:-1]
+    y = F.interpolate(x.reshape(-1, 1, x.shape[-1]), size=d, mode="linear", align_corners=True)
+    return y.reshape(*shape, d)
+
+
+@register_method("rasl")
+class RASL(Detector):
+    """RASL detector; scores from the visual branch only (audio is for pretraining)."""
+
+    supervised = False
+    uses_audio = False
+    trainable = True
+
+    def __init__(self, **config):
+        valid = {f.name for f in fields(RASLConfig)}
+        unknown = sorted(set(config) - valid)
+        if unknown:
+            raise UsageError(f"rasl: unknown config key(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        self.config = RASLConfig(**config)
+        self.info = {}
+        self._build()
+
+    def _build(self) -> None:
+        import torch
+
+        self.net = _build_modules()(self.config)
+        self.device = "cpu"
+        self.net.eval()
+        self._torch = torch
+
+    @property
+    def score_branch(self) -> str:
+        return "visual" if self.config.use_visual else "audio"
+
+    # --- training -------------------------------------------------------------------------
+    def _losses(self, rho_v, rho_a, mask, source):
+        """Eq. 11 on one batch; returns (total, dict of parts)."""
+        parts = {}
+        net, cfg = self.net, self.config
+        outs = {}
+        for m, rho, branch, kp in (("v", rho_v, net.visual, net.kp_v), ("a", rho_a, net.audio, net.kp_a)):
+            if branch is None:
+                continue
+            out = branch(rho)
+            outs[m] = out
+            parts[f"rec_{m}"] = l1_recon(rho, out["recon"])
+            if kp is not None:
+                parts[f"kp_{m}"] = kp(out["s"], out["z"])
+            if cfg.use_aux:
+                masked = branch(rho * mask[..., None])
+                parts[f"aux_{m}"] = l1_recon(rho, masked["recon"])
+        if "v" in outs and "a" in outs:
+            b, n, c = outs["v"]["r"].shape
+            parts["scl"] = scl_loss(outs["a"]["r"].reshape(b * n, c), outs["v"]["r"].reshape(b * n, c),
+                                    net.temperature, source.reshape(-1))
+        total = sum(parts.values())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+        """Pretrain without labels on the videos' visual (+ audio) features."""
+        torch = self._torch
+        cfg = self.config
+        if not videos:
+            raise InputError("rasl: no training videos; check --data and --split")
+        dv = {v.visual.shape[1] for v in videos}
+        if len(dv) != 1:
+            raise InputError(f"rasl: training videos have different visual feature sizes {sorted(dv)}; use one backbone")
+        if cfg.use_audio:
+            no_audio = [v.vid for v in videos if v.audio is None]
+            if no_audio:
+                raise InputError(
+                    f"rasl: {len(no_audio)} training video(s) have no audio features (e.g. {no_audio[0]}); "
+                    "add audio_features/ or train with --set use_audio=false"
+                )
+            da = {v.audio.shape[1] for v in videos}
+            if len(da) != 1:
+                raise InputError(f"rasl: training videos have different audio feature sizes {sorted(da)}")
+            cfg.audio_dim = da.pop()
+        cfg.visual_dim = dv.pop()
+        t0 = time.perf_counter()
+        with common.deterministic(seed, cfg.threads) as gen:
+            self._build()  # fresh weights from the seed, sized to the data
+            device = common.select_device(cfg.device)
+            net = self.net.to(device)
+            self.device = device
+            opt = torch.optim.RMSprop(net.parameters(), lr=cfg.lr)
+            vis = [v.visual.astype(np.float32) for v in videos]
+            aud = [v.audio.astype(np.float32) for v in videos] if cfg.use_audio else None
+            windows = common.make_windows([len(x) for x in vis], cfg.window)
+            offsets = np.cumsum([0] + [len(x) for x in vis])
+            n_mask = int(round(cfg.mask_ratio * cfg.window))
+            losses: list[dict[str, float]] = []
+            for epoch in range(cfg.epochs):
+                net.train()
+                sums: dict[str, float] = {}
+                nb = 0
+                for bidx in common.iter_batches(len(windows), cfg.batch_size, gen):
+                    wins = [windows[i] for i in bidx]
+                    rho_v = torch.from_numpy(common.gather_windows(vis, wins)).to(device)
+                    rho_a = None
+                    if aud is not None:
+                        rho_a = resample_dim(torch.from_numpy(common.gather_windows(aud, wins)), cfg.visual_dim).to(device)
+                    mask = torch.ones(len(wins), cfg.window)
+                    for j in range(len(wins)):
+                        mask[j, torch.randperm(cfg.window, generator=gen)[:n_mask]] = 0.0
+                    source = torch.from_numpy(np.stack([offsets[w.video] + w.index for w in wins])).to(device)
+                    total, parts = self._losses(rho_v, rho_a, mask.to(device), source)
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    opt.step()
+                    for k_, v_ in {"total": float(total.detach()), **parts}.items():
+                        sums[k_] = sums.get(k_, 0.0) + v_
+                    nb += 1
+                ep = {k_: v_ / max(nb, 1) for k_, v_ in sums.items()}
+                losses.append(ep)
+                if log:
+                    log(f"epoch {epoch + 1}/{cfg.epochs}: " + " ".join(f"{k_}={v_:.4f}" for k_, v_ in ep.items()))
+            net.eval()
+        self.net = self.net.to("cpu")
+        self.device = "cpu"
+        secs = time.perf_counter() - t0
+        return TrainReport(method=self.name, seed=seed, epochs=cfg.epochs, seconds=secs, losses=losses)
+
+    # --- inference ------------------------------------------------------------------------
+    def _window_scores(self, windows: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        branch = getattr(self.net, self.score_branch)
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+        if self.score_branch == "audio":
+            x = resample_dim(x, self.config.visual_dim)
+        with torch.no_grad():
+            # Rank by the pre-activation: a saturated sigmoid would tie the top clips.
+            return branch(x)["logit"].float().numpy()
+
+    def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
+        """(T, Dv) -> (T,) scores in [0, 1] (minmax per video), visual branch only."""
+        cfg = self.config
+        seq = visual if cfg.use_visual else audio
+        if seq is None:
+            raise InputError("rasl: this model was pretrained without vision and scores from audio; no audio features given")
+        seq = np.asarray(seq, dtype=np.float32)
+        want = cfg.visual_dim if cfg.use_visual else cfg.audio_dim
+        if seq.ndim != 2 or seq.shape[1] != want:
+            raise InputError(
+                f"rasl: features have shape {tuple(seq.shape)} but the model expects (clips, {want}); "
+                "extract features with the backbone the weights were trained on"
+            )
+        with self._torch.inference_mode():
+            return common.score_by_windows(self._window_scores, seq, cfg.window, normalize=cfg.normalize)
+
+    # --- persistence ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        branch = getattr(self.net, self.score_branch)
+        return {k: v.detach().cpu() for k, v in branch.state_dict().items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        branch = getattr(self.net, self.score_branch)
+        ref = branch.state_dict()
+        missing = sorted(set(ref) - set(state))
+        extra = sorted(set(state) - set(ref))
+        if missing or extra:
+            raise InputError(
+                f"rasl: weights do not match the config (missing {missing[:3]}, unexpected {extra[:3]}); "
+                "the file is from another version or was edited"
+            )
+        branch.load_state_dict({k: v.float() for k, v in state.items()})
+        self.net.eval()
+
+    def describe(self) -> dict:
+        return asdict(self.config)

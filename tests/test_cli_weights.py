@@ -1,0 +1,121 @@
+"""`highlighter weights list|fetch|import` and `highlighter features list` (CLI layer)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from highlighter.cli.main import app
+from highlighter.features import weights as W
+
+PAYLOAD = b"highlighter-test-weights" * 1000
+runner = CliRunner()
+CLI = [sys.executable, "-c", "from highlighter.cli.main import main; main()"]  # the console entry point
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HIGHLIGHTER_OFFLINE", "1")
+    monkeypatch.setenv("COLUMNS", "250")
+    return tmp_path / "cache"
+
+
+@pytest.fixture()
+def test_spec():
+    spec = W.WeightSpec("t-cli", "http://127.0.0.1:1/t-cli.bin", hashlib.sha256(PAYLOAD).hexdigest(), len(PAYLOAD),
+                        "test", "t-cli.bin", source="test")
+    W._REGISTRY.pop(spec.name, None)
+    W.register_weights(spec)
+    yield spec
+    W._REGISTRY.pop(spec.name, None)
+
+
+def test_weights_list_shows_known_checkpoints(cache):
+    r = runner.invoke(app, ["weights", "list"])
+    assert r.exit_code == 0, r.output
+    for name in ("i3d-rgb-imagenet-kinetics", "r3d18-kinetics400", "swin-base-in22k-in1k"):
+        assert name in r.output
+    assert str(cache / "weights") in r.output
+
+
+def test_weights_import_then_list_shows_cached(tmp_path, cache, test_spec):
+    src = tmp_path / "t-cli.bin"
+    src.write_bytes(PAYLOAD)
+    r = runner.invoke(app, ["weights", "import", "t-cli", str(src)])
+    assert r.exit_code == 0, r.output
+    assert (cache / "weights" / "t-cli.bin").read_bytes() == PAYLOAD
+    r = runner.invoke(app, ["weights", "list"])
+    row = next(line for line in r.output.splitlines() if "t-cli" in line)
+    assert "yes" in row and "0.0 MB" in row
+
+
+def test_weights_cache_dir_option(tmp_path, cache, test_spec, monkeypatch):
+    src = tmp_path / "t-cli.bin"
+    src.write_bytes(PAYLOAD)
+    other = tmp_path / "other"
+    r = runner.invoke(app, ["weights", "--cache-dir", str(other), "import", "t-cli", str(src)])
+    assert r.exit_code == 0, r.output
+    assert (other / "weights" / "t-cli.bin").is_file()
+
+
+def test_weights_fetch_from_local_server(tmp_path, cache, monkeypatch):
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        spec = W.WeightSpec("t-fetch", f"http://127.0.0.1:{srv.server_address[1]}/x.bin",
+                            hashlib.sha256(PAYLOAD).hexdigest(), None, "test", "t-fetch.bin")
+        W._REGISTRY.pop(spec.name, None)
+        W.register_weights(spec)
+        monkeypatch.delenv("HIGHLIGHTER_OFFLINE")
+        r = runner.invoke(app, ["weights", "fetch", "t-fetch"])
+        assert r.exit_code == 0, r.output
+        assert (cache / "weights" / "t-fetch.bin").read_bytes() == PAYLOAD
+    finally:
+        W._REGISTRY.pop("t-fetch", None)
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_features_list_shows_status(cache):
+    r = runner.invoke(app, ["features", "list", "--modality", "visual"])
+    assert r.exit_code == 0, r.output
+    rows = {line.split("│")[1].strip(): line for line in r.output.splitlines() if line.startswith("│")
+            and line.split("│")[1].strip()}
+    assert "bundled" in rows["efficientnet-lite0"] and "1280" in rows["efficientnet-lite0"]
+    assert "missing" in rows["i3d"] and "1024" in rows["i3d"]
+    (cache / "weights").mkdir(parents=True)
+    (cache / "weights" / "rgb_imagenet.pt").write_bytes(b"x")
+    r = runner.invoke(app, ["features", "list", "--modality", "visual"])
+    row = next(line for line in r.output.splitlines() if line.startswith("│ i3d "))
+    assert "cached" in row
+
+
+def test_cli_missing_weights_is_one_line_and_exit_1(tmp_path):
+    env = {**os.environ, "HIGHLIGHTER_CACHE": str(tmp_path / "c"), "HIGHLIGHTER_OFFLINE": "1", "COLUMNS": "400"}
+    p = subprocess.run([*CLI, "weights", "fetch", "r3d18-kinetics400"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 1
+    err = p.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "highlighter weights import r3d18-kinetics400 /path/to/r3d_18-b3b3357e.pth" in err
+    p = subprocess.run([*CLI, "weights", "import", "nope", "x"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2 and "unknown weights 'nope'" in p.stderr

