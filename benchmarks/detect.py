@@ -56,7 +56,6 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -117,7 +116,6 @@ def main() -> None:
         args.json.write_text(json.dumps({"duration": dur, "per_minute": {k: s * per_min for k, s in rows.items()},
                                          "end_to_end_per_minute": end_to_end * per_min, "model_load": t_load,
                                          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
-    del np
 
 
 if __name__ == "__main__":

@@ -154,3 +154,19 @@ def test_shipped_weights_load_and_score(target):
     t = min(len(vis), len(aud))
     assert s.shape == (t,) and np.isfinite(s).all()
     assert 0 <= det.assign(vis[:t], aud[:t]) < det.cluster["centroids"].shape[0]
+
+
+def test_padded_batch_scores_like_the_video_alone():
+    det = create_method("avr", visual_dim=12, audio_dim=8, d=16)
+    from highlighter.methods.chd import pad_batch
+
+    vids = _videos()
+    v, mask = pad_batch([vids[0].visual, vids[1].visual])
+    a, _ = pad_batch([vids[0].audio, vids[1].audio])
+    with torch.no_grad():
+        logits = det.net(v, a, mask)
+    alone = det.score(vids[0].visual, vids[0].audio)
+    assert np.allclose(torch.sigmoid(logits[0, : vids[0].num_clips]).numpy(), alone, atol=1e-5)
+    y = torch.zeros(2, v.shape[1])
+    full = bce_loss(logits, y, mask)
+    assert float(full) == pytest.approx(float(bce_loss(logits[mask], y[mask])), rel=1e-6)

@@ -54,7 +54,10 @@ from highlighter.cli import detect as _detect, trim as _trim  # noqa: E402,F401
 def main() -> None:
     """Console entry point: run the app, turning known errors into one line."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code of a `typer.Exit(n)`.
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except HighlighterError as exc:
         if common.state.debug:
             raise
@@ -69,9 +72,8 @@ def main() -> None:
         common.error_line("aborted")
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer may bundle its own copy of click, so match click's exceptions by shape.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         if common.state.debug:

@@ -1,6 +1,8 @@
 """Feature extraction: backbones (registered by name), weights manager, feature files.
 
-Importing this package registers the built-in backbones.
+The built-in backbones (``visual/``, ``audio/``) register themselves when first
+needed (`base.load_builtin_backbones`), so importing the weights manager or the
+CLI does not pay for torch.
 """
 
 from highlighter.features.base import (  # noqa: F401
@@ -10,7 +12,3 @@ from highlighter.features.base import (  # noqa: F401
     create_backbone,
     register_backbone,
 )
-
-# Built-in backbones register themselves on import (one line per module, sorted).
-from highlighter.features import audio  # noqa: F401
-from highlighter.features import visual  # noqa: F401

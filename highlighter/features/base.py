@@ -65,8 +65,18 @@ def register_backbone(cls: type[Backbone]) -> type[Backbone]:
     return cls
 
 
-def _ensure_loaded() -> None:
-    import highlighter.features  # noqa: F401  (imports register the built-ins)
+BUILTIN_MODULES = ("highlighter.features.audio", "highlighter.features.visual")
+
+
+def load_builtin_backbones() -> None:
+    """Import the built-in backbone packages; their modules register on import."""
+    import importlib
+
+    for mod in BUILTIN_MODULES:
+        importlib.import_module(mod)
+
+
+_ensure_loaded = load_builtin_backbones
 
 
 def available_backbones(modality: str | None = None) -> list[BackboneSpec]:

@@ -395,8 +395,7 @@ def load_or_extract(path: str | Path, cache_dir: str | Path | None = None, confi
     For `detect`: pass one ``extractor`` when scoring many files."""
     config = config or (extractor.config if extractor else ExtractConfig())
     out = cache_path(path, cache_dir or default_cache_dir())
-    source = SourceKey.of(path)
-    if not force and check_output(out, source, config) is None:
+    if not force and check_output(out, path, config) is None:
         return FeatureFile.load(out)
     ff = extract_features(path, config, extractor=extractor, progress=progress)
     ff.save(out)
@@ -510,7 +509,7 @@ def extract_many(paths: Iterable[str | Path], out_dir: str | Path, config: Extra
     for src, rel in jobs:
         out = output_path(out_dir, rel)
         try:
-            why = "forced" if force else check_output(out, SourceKey.of(src), key)
+            why = "forced" if force else check_output(out, src, key)  # hashes only if size+mtime match
         except HighlighterError as exc:
             report.results.append(VideoResult(src, out, "failed", str(exc)))
             continue

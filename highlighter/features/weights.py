@@ -86,7 +86,10 @@ def register_weights(spec: WeightSpec) -> WeightSpec:
 
 
 def _ensure_loaded() -> None:
-    import highlighter.features  # noqa: F401  (backbone modules register their weights on import)
+    # Backbone modules register their weights on import.
+    from highlighter.features.base import load_builtin_backbones
+
+    load_builtin_backbones()
 
 
 def get_weight_spec(name: str) -> WeightSpec:

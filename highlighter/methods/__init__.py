@@ -1,6 +1,7 @@
 """Detectors, one module per paper, registered by name (see `base`).
 
-Import order registers them; `available_methods()` lists what is importable.
+The built-in methods register themselves when first needed
+(`base.load_builtin_methods`), so importing e.g. `methods.shipped` stays cheap.
 """
 
 from highlighter.methods.base import (  # noqa: F401
@@ -11,10 +12,3 @@ from highlighter.methods.base import (  # noqa: F401
     load_method,
     register_method,
 )
-
-# Built-in methods register themselves on import. Each line is added by the
-# module's author; keep them sorted.
-from highlighter.methods import baselines  # noqa: F401,E402
-from highlighter.methods import avr, chd  # noqa: F401,E402
-from highlighter.methods import rasl  # noqa: F401,E402
-from highlighter.methods import hpcl  # noqa: F401,E402

@@ -96,9 +96,24 @@ def register_method(name: str):
     return deco
 
 
-def _ensure_loaded() -> None:
-    # Importing the package registers every built-in method.
-    import highlighter.methods  # noqa: F401
+# Built-in methods register themselves on import (keep sorted).
+BUILTIN_MODULES = (
+    "highlighter.methods.avr",
+    "highlighter.methods.baselines",
+    "highlighter.methods.chd",
+    "highlighter.methods.hpcl",
+    "highlighter.methods.rasl",
+)
+
+
+def load_builtin_methods() -> None:
+    import importlib
+
+    for mod in BUILTIN_MODULES:
+        importlib.import_module(mod)
+
+
+_ensure_loaded = load_builtin_methods
 
 
 def available_methods() -> list[str]:

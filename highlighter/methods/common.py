@@ -290,6 +290,8 @@ def train_detector(
         raise UsageError("give at least one --data DIR")
     if splits and len(splits) not in (1, len(data)):
         raise UsageError(f"--split given {len(splits)} times for {len(data)} --data dirs; give it once or once per dir")
+    if device is not None:
+        select_device(device)  # fail before loading data
     config_cls = type(create_method(method).config)
     kwargs = parse_overrides(config_cls, overrides)
     names = {f.name for f in dataclasses.fields(config_cls)}
@@ -310,7 +312,7 @@ def train_detector(
         sources.append({"dir": str(root), "name": ds.name, "split": split, "videos": len(ds.videos),
                         "missing": len(ds.missing)})
         if log:
-            log(f"{root} [{split}]: {len(ds.videos)} videos ({ds.name}, {len(ds.missing)} listed without features)")
+            log(f"{root} ({split} split): {len(ds.videos)} {ds.name} videos, {len(ds.missing)} listed without features")
     if cls.supervised is False:
         videos = [dataclasses.replace(v, labels=np.zeros(0)) for v in videos]  # never read labels
     t0 = time.perf_counter()

@@ -43,8 +43,9 @@ Choices where the paper is silent or ambiguous (config fields where it matters):
   class has fewer than ceil(T/3) clips (ratio below 1:2), that many clips of the
   minority class are drawn from elsewhere in the same video to replace random
   majority clips, and the indices are re-sorted (temporal order). Videos shorter than
-  T repeat clips in order. Each epoch draws round(clips / T) samples per video (>= 1);
-  videos with a single class are skipped (nothing to contrast). Batch size 8.
+  T repeat clips in order. An epoch draws ``samples_per_video`` samples per video (1:
+  a dataset item is a video; 0 = round(clips / T), covering each video once); videos
+  with a single class are skipped (nothing to contrast). Batch size 8 (not given).
 * Training labels: YouTube ``match > 0``; TVSum: the clip's mean over the 20 annotators
   strictly above the video's median (the paper: "select the higher 50% of the scores").
 * Inference scores the whole video at once (``infer_window = 0``); a positive value
@@ -101,6 +102,7 @@ class HPCLConfig:
     lr: float = 1e-4
     epochs: int = 20
     batch_size: int = 8
+    samples_per_video: int = 1  # per epoch; 0 = round(clips / seq_len), covering each video once
     infer_window: int = 0  # 0 = whole video
     device: str = "auto"
     threads: int = 1
@@ -464,7 +466,8 @@ class HPCL(Detector):
             if y.min() == y.max():
                 skipped += 1
                 continue
-            data.append((v.visual, v.audio if use_audio else None, y))
+            data.append((np.asarray(v.visual, dtype=np.float32),
+                         np.asarray(v.audio, dtype=np.float32) if use_audio else None, y))
         if not data:
             raise InputError("hpcl: every training video has a single class; need highlight and non-highlight clips")
         if log and skipped:
@@ -477,7 +480,8 @@ class HPCL(Detector):
             device = common.select_device(c.device)
             net = self.net.to(device)
             opt = torch.optim.Adam(net.parameters(), lr=c.lr)
-            per_video = [max(1, int(round(y.shape[0] / c.seq_len))) for _, _, y in data]
+            per_video = [c.samples_per_video if c.samples_per_video > 0 else max(1, int(round(y.shape[0] / c.seq_len)))
+                         for _, _, y in data]
             for epoch in range(c.epochs):
                 net.train()
                 samples = [i for i, k in enumerate(per_video) for _ in range(k)]

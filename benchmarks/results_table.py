@@ -1,0 +1,297 @@
+"""The README results table: every method with shipped weights + the trivial baselines.
+
+    .venv/bin/python benchmarks/results_table.py [--data-root ../shared/data] [--out docs/results.md]
+
+One markdown table, rows = methods, columns = YouTube Highlights mAP, TVSum top-5 mAP
+(UMT val split and all 50 videos), each paper's own numbers, and training time on the
+machine that trained the shipped weights. Protocols (stated under the table too):
+
+* YouTube Highlights: only the ``train`` split is available here. Unsupervised and
+  training-free methods are scored directly on it with their ``{method}-youtube``
+  weights. Supervised methods (labels!) are scored by K-fold cross-validation by video
+  (default 5): within each domain the videos are shuffled with the seed and dealt
+  round-robin into folds, so every fold holds every domain; one model is trained on
+  the other folds (all domains together, as the single shipped model is) and scores
+  the held-out fold; the pooled held-out scores are evaluated once.
+* TVSum: ``{method}-tvsum`` weights on the UMT ``val`` split (10 videos), and on all
+  50 videos for methods that never saw TVSum. Unsupervised methods trained on TVSum
+  ``train`` get their all-50 number marked (their training videos are in it);
+  supervised ones trained on TVSum get none.
+* Training time: ``info["train_seconds"]`` of the weights (written by
+  ``highlighter train``), else "—".
+
+Per-fold held-out predictions can be cached (``--cv-cache DIR``) so that folds can run
+as separate processes (``--only-fold``) and the table be assembled afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from highlighter.errors import HighlighterError, InputError  # noqa: E402
+
+PAPER = {  # method: (YouTube mAP, TVSum top-5 mAP) as printed in each paper (I3D where given)
+    "rasl": (0.651, 0.783),
+    "chd": (0.654, 0.528),
+    "avr": (0.683, 0.603),
+    "hpcl": (0.747, 0.801),
+}
+METHOD_ORDER = ("rasl", "chd", "avr", "hpcl")
+BASELINES = ("random", "feature-norm")
+
+
+# --- cross-validation -----------------------------------------------------------------------
+
+
+def make_folds(videos: list, k: int, seed: int) -> list[int]:
+    """Fold id per video: within each domain, a seeded shuffle dealt round-robin."""
+    if k < 2:
+        raise InputError(f"--folds {k}: cross-validation needs at least 2 folds")
+    fold = [0] * len(videos)
+    by_domain: dict[str, list[int]] = {}
+    for i, v in enumerate(videos):
+        by_domain.setdefault(v.domain, []).append(i)
+    for d, (domain, idx) in enumerate(sorted(by_domain.items())):
+        idx = sorted(idx, key=lambda i: videos[i].vid)
+        rng = np.random.default_rng([seed, d])
+        for j, i in enumerate(rng.permutation(idx)):
+            fold[int(i)] = j % k
+    return fold
+
+
+def _cache_file(cache: Path, method: str, overrides: list[str], k: int, seed: int, fold: int) -> Path:
+    key = hashlib.sha1(json.dumps([method, sorted(overrides), k, seed]).encode()).hexdigest()[:10]
+    return cache / f"cv-{method}-{key}-k{k}-s{seed}-fold{fold}.json"
+
+
+def run_fold(method: str, dataset, fold_of: list[int], fold: int, seed: int, overrides: list[str],
+             log=None) -> dict:
+    """Train on every fold but ``fold``, score ``fold``: {scores: {vid: [...]}, train_seconds}."""
+    from highlighter.methods.base import create_method, method_class
+    from highlighter.methods.common import parse_overrides
+
+    cfg_cls = type(create_method(method).config)
+    det = create_method(method, **parse_overrides(cfg_cls, overrides))
+    train = [v for v, f in zip(dataset.videos, fold_of) if f != fold]
+    test = [v for v, f in zip(dataset.videos, fold_of) if f == fold]
+    if not method_class(method).supervised:
+        train = [dataclasses.replace(v, labels=np.zeros(0)) for v in train]
+    t0 = time.perf_counter()
+    det.fit(train, seed=seed, log=log)
+    seconds = time.perf_counter() - t0
+    scores = {}
+    for v in test:
+        s = det.score(v.visual, v.audio if det.uses_audio else None)
+        scores[v.vid] = [float(x) for x in np.asarray(s).reshape(-1)]
+    return {"scores": scores, "train_seconds": round(seconds, 1), "train_videos": len(train),
+            "test_videos": len(test)}
+
+
+def cross_validate(method: str, dataset, k: int = 5, seed: int = 0, overrides: list[str] | None = None,
+                   cache: Path | None = None, only_fold: int | None = None, log=None):
+    """K-fold CV by video; returns (EvalResult over the pooled held-out scores, fold seconds)."""
+    from highlighter.eval.harness import evaluate_scores
+
+    overrides = list(overrides or [])
+    fold_of = make_folds(dataset.videos, k, seed)
+    scores: dict[str, np.ndarray] = {}
+    seconds = []
+    folds = [only_fold] if only_fold is not None else list(range(k))
+    for f in folds:
+        path = _cache_file(cache, method, overrides, k, seed, f) if cache else None
+        if path and path.is_file():
+            res = json.loads(path.read_text())
+        else:
+            if log:
+                log(f"{method}: CV fold {f + 1}/{k}")
+            res = run_fold(method, dataset, fold_of, f, seed, overrides, log=log)
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + f".{os.getpid()}.part")
+                tmp.write_text(json.dumps(res))
+                tmp.replace(path)
+        scores.update({vid: np.asarray(s, dtype=np.float32) for vid, s in res["scores"].items()})
+        seconds.append(res["train_seconds"])
+    if only_fold is not None:
+        return None, seconds
+    return evaluate_scores(dataset, scores, method=method), seconds
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def _trained_on(info: dict) -> set[str]:
+    """Dataset names a weights file was trained on (from ``info["data"]``)."""
+    return {str(d.get("name", "")) for d in info.get("data", []) if isinstance(d, dict)}
+
+
+def _seconds(info: dict) -> float | None:
+    s = info.get("train_seconds")
+    return float(s) if isinstance(s, (int, float)) else None
+
+
+def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, methods: list[str] | None, log=None):
+    """Evaluate every method; returns a list of row dicts (numbers + notes)."""
+    from highlighter.eval.datasets import load_dataset
+    from highlighter.eval.harness import evaluate_method
+    from highlighter.methods.base import available_methods, create_method, load_method, method_class
+    from highlighter.methods.shipped import shipped_weights
+
+    yt = load_dataset(data_root / "youtube", "train")
+    tv_val = load_dataset(data_root / "tvsum", "val")
+    tv_all = load_dataset(data_root / "tvsum", "all")
+    registered = available_methods()
+    names = methods or [m for m in METHOD_ORDER if m in registered] + [
+        m for m in registered if m not in METHOD_ORDER and m not in BASELINES and method_class(m).trainable]
+    rows = []
+    for m in names + list(BASELINES):
+        cls = method_class(m)
+        row = {"method": m, "supervised": bool(cls.supervised), "paper": PAPER.get(m), "yt": None, "yt_note": "",
+               "tv_val": None, "tv_all": None, "tv_all_note": "", "seconds": {}}
+        if not cls.trainable:
+            det = create_method(m, seed=seed) if m == "random" else create_method(m)
+            row["yt"] = evaluate_method(det, yt).overall
+            row["yt_note"] = "direct"
+            row["tv_val"] = evaluate_method(det, tv_val).overall
+            row["tv_all"] = evaluate_method(det, tv_all).overall
+            rows.append(row)
+            continue
+        yw, tw = shipped_weights(m, "youtube"), shipped_weights(m, "tvsum")
+        if yw is None and tw is None:
+            if log:
+                log(f"{m}: no shipped weights, skipped")
+            continue
+        if yw is not None:
+            det = load_method(yw, name=m)
+            row["seconds"]["youtube"] = _seconds(det.info)
+            if cls.supervised:
+                overrides = det.info.get("cv_overrides") or _overrides_from_command(det.info.get("command", ""))
+                res, secs = cross_validate(m, yt, folds, seed, overrides, cache=cache, log=log)
+                row["yt"] = res.overall
+                row["yt_note"] = f"{folds}-fold CV"
+                row["cv_fold_seconds"] = secs
+            else:
+                row["yt"] = evaluate_method(det, yt).overall
+                row["yt_note"] = "direct"
+        if tw is not None:
+            det = load_method(tw, name=m)
+            row["seconds"]["tvsum"] = _seconds(det.info)
+            row["tv_val"] = evaluate_method(det, tv_val).overall
+            seen_tvsum = "tvsum" in _trained_on(det.info)
+            if not seen_tvsum:
+                row["tv_all"] = evaluate_method(det, tv_all).overall
+            elif not cls.supervised:
+                row["tv_all"] = evaluate_method(det, tv_all).overall
+                row["tv_all_note"] = "†"
+        rows.append(row)
+    return rows
+
+
+def _overrides_from_command(command: str) -> list[str]:
+    """``--set k=v`` pairs of the command that trained the shipped weights, so CV folds
+    train with the same settings."""
+    import shlex
+
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        return []
+    return [parts[i + 1] for i, p in enumerate(parts[:-1]) if p == "--set"]
+
+
+def render(rows: list[dict], folds: int) -> str:
+    lines = [
+        "| Method | Supervised | YouTube mAP (train split) | paper YT | TVSum top-5 mAP (UMT val) | TVSum all 50 | paper TVSum | train time YT / TVSum (s, CPU) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paper = r["paper"] or (None, None)
+        yt = _fmt(r["yt"]) + (f" ({r['yt_note']})" if r["yt"] is not None and r["yt_note"] else "")
+        tv_all = _fmt(r["tv_all"]) + r["tv_all_note"]
+        secs = r["seconds"]
+        t = "—" if not secs else " / ".join(
+            "—" if secs.get(k) is None else f"{secs[k]:.0f}" for k in ("youtube", "tvsum"))
+        lines.append(f"| {r['method']} | {'yes' if r['supervised'] else 'no'} | {yt} | {_fmt(paper[0])} | "
+                     f"{_fmt(r['tv_val'])} | {tv_all} | {_fmt(paper[1])} | {t} |")
+    notes = [
+        "",
+        "Protocol. YouTube Highlights: only the train split (6 domains) is available; mAP = mean over domains "
+        "of the mean per-video AP (UMT). Unsupervised and training-free methods are scored directly on it with "
+        f"their `-youtube` weights; supervised methods by {folds}-fold cross-validation by video (folds dealt "
+        "per domain, one model trained on the other folds across all domains, pooled held-out scores). "
+        "TVSum: top-5 mAP over the 20 annotators, mean over domains; `-tvsum` weights on the UMT val split "
+        "(10 videos), and on all 50 videos only for methods that never trained on TVSum labels. "
+        "† = unsupervised method whose weights were trained on TVSum train videos (40 of the 50): "
+        "not comparable. — = not applicable / no weights. Paper numbers are each paper's own "
+        "(different splits: official YouTube test split, paper-specific TVSum splits). "
+        "Train time = `train_seconds` in the weights' metadata (the machine that trained them).",
+    ]
+    return "\n".join(lines + notes) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
+                    help="folder holding youtube/ and tvsum/ in the UMT layout")
+    ap.add_argument("--out", type=Path, help="also write the table here (atomically)")
+    ap.add_argument("--json", type=Path, help="write the raw rows as JSON here")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cv-cache", type=Path, help="cache per-fold held-out predictions here")
+    ap.add_argument("--method", action="append", help="only these trainable methods (repeatable)")
+    ap.add_argument("--only-fold", type=int, help="run one CV fold of --method into --cv-cache and exit")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="config override for --only-fold (key=value, repeatable)")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        if args.only_fold is not None:
+            from highlighter.eval.datasets import load_dataset
+
+            if not args.method or len(args.method) != 1 or args.cv_cache is None:
+                raise InputError("--only-fold needs exactly one --method and --cv-cache DIR")
+            yt = load_dataset(args.data_root / "youtube", "train")
+            cross_validate(args.method[0], yt, args.folds, args.seed, args.overrides, cache=args.cv_cache,
+                           only_fold=args.only_fold, log=log)
+            return 0
+        rows = build_rows(args.data_root, args.folds, args.seed, args.cv_cache, args.method, log=log)
+        text = render(rows, args.folds)
+    except HighlighterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    sys.stdout.write(text)
+    for path, body in ((args.out, text), (args.json, json.dumps(rows, indent=2) + "\n" if args.json else None)):
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        tmp.write_text(body)
+        tmp.replace(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

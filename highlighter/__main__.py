@@ -1,0 +1,5 @@
+"""`python -m highlighter` runs the CLI."""
+
+from highlighter.cli.main import main
+
+main()
