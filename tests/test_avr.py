@@ -76,7 +76,9 @@ def test_choose_k_finds_separated_clusters():
     assert k == 3 and len(set(labels[:6])) == 1 and centers.shape == (3, 2) and sil[3] == max(sil.values())
 
 
-@pytest.mark.parametrize("fusion,modalities", [("bimodal", "av"), ("early", "av"), ("late", "av"), ("bimodal", "v"), ("bimodal", "a")])
+@pytest.mark.parametrize(
+    "fusion,modalities", [("bimodal", "av"), ("early", "av"), ("late", "av"), ("bimodal", "v"), ("bimodal", "a")]
+)
 def test_network_variants_give_one_score_per_clip(fusion, modalities):
     det = create_method("avr", visual_dim=12, audio_dim=8, d=16, fusion=fusion, modalities=modalities)
     v = _videos(1)[0]

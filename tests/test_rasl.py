@@ -217,3 +217,20 @@ def test_shipped_weights_load_and_score(name):
     assert path.stat().st_size < 20 * 2**20
     s = det.score(np.abs(np.random.default_rng(0).normal(size=(40, det.config.visual_dim))).astype(np.float32))
     assert s.shape == (40,)
+
+
+@pytest.mark.shared
+def test_shipped_tvsum_weights_score_what_the_model_card_says():
+    """The number in weights/rasl.md is what the shipped file measures (TVSum, all 50)."""
+    path = REPO / "weights" / "rasl-tvsum.safetensors"
+    data = SHARED / "data" / "tvsum"
+    if not path.is_file() or not data.is_dir():
+        pytest.skip("needs weights/rasl-tvsum.safetensors and ../shared/data/tvsum")
+    from highlighter.eval.datasets import load_dataset
+    from highlighter.eval.metrics import tvsum_video_top5_map
+
+    det = load_method(path)
+    ds = load_dataset(data, "all")
+    per_domain = [np.mean([tvsum_video_top5_map(det.score(v.visual), v.labels) for v in vids])
+                  for vids in ds.by_domain().values()]
+    assert float(np.mean(per_domain)) == pytest.approx(0.4635, abs=5e-4)

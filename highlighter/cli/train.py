@@ -19,7 +19,7 @@ from highlighter.cli.main import app
 
 @app.command("train")
 def train(
-    method: str = typer.Option(..., "--method", "-m", help="Registered method to train (see `highlighter info`)."),
+    method: str = typer.Option(..., "--method", "-m", help="Registered trainable method, e.g. rasl."),
     data: list[str] = typer.Option(..., "--data", "-d", help="Benchmark dir in the UMT layout, or DIR:split (repeatable)."),
     out: Path = typer.Option(..., "--output", "-o", help="Weights file to write (.safetensors)."),
     split: Optional[list[str]] = typer.Option(None, "--split", help="train | val | all: once for every dir, or once per --data (default train)."),
@@ -28,7 +28,7 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable); ablations are flags, e.g. --set use_sa=false."),
 ) -> None:
-    """Train a detector without touching its test labels; writes fp16 safetensors + metadata."""
+    """Train a detector on benchmark features (unsupervised methods never read labels); writes fp16 safetensors."""
     from highlighter.methods.common import train_detector
 
     command = "highlighter " + " ".join(shlex.quote(a) for a in sys.argv[1:])

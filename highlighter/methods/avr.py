@@ -130,7 +130,9 @@ def video_vector(visual: np.ndarray, audio: np.ndarray) -> np.ndarray:
     return np.concatenate([visual.mean(axis=0), audio.mean(axis=0)])
 
 
-def choose_k(emb: np.ndarray, k_min: int, k_max: int, seed: int, n_init: int = 10) -> tuple[int, np.ndarray, np.ndarray, dict]:
+def choose_k(
+    emb: np.ndarray, k_min: int, k_max: int, seed: int, n_init: int = 10
+) -> tuple[int, np.ndarray, np.ndarray, dict]:
     """K-means for each K in range; keep the K with the highest silhouette coefficient."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -241,14 +243,16 @@ class AVR(Detector):
     """Unsupervised audio-visual detector trained on recurrence pseudo-highlights."""
 
     supervised = False
-    uses_audio = True
+
+    @property
+    def uses_audio(self) -> bool:  # a visual-only ablation needs no audio at inference
+        return self.config.modalities != "v" or self.config.score_mode == "pseudo"
 
     def __init__(self, **config):
         self.config = AVRConfig(**config)
         for key, valid in CHOICES.items():
             if getattr(self.config, key) not in valid:
                 raise InputError(f"avr: {key} must be one of {', '.join(valid)}, not '{getattr(self.config, key)}'")
-        self.uses_audio = self.config.modalities != "v" or self.config.score_mode == "pseudo"
         self.info = {}
         self.cluster: dict[str, torch.Tensor] = {}
         self._build()

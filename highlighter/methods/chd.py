@@ -213,9 +213,10 @@ class CHD(Detector):
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
-            report.losses.append({"epoch": epoch + 1, "contrastive": float(np.mean(losses)), "total": float(np.mean(losses))})
+            mean = float(np.mean(losses))
+            report.losses.append({"epoch": epoch + 1, "contrastive": mean, "total": mean})
             if log:
-                log(f"chd epoch {epoch + 1}/{c.epochs} loss {np.mean(losses):.4f}")
+                log(f"chd epoch {epoch + 1}/{c.epochs} loss {mean:.4f}")
         self.net.eval()
         report.seconds = time.perf_counter() - t0
         return report

@@ -22,8 +22,8 @@ Choices where the paper is ambiguous or our data differ (config fields where it 
   every conv and deconv (as written, also the last deconv; I3D/PANN features are >= 0).
   Defaults ``kernel_t`` = 1 and channels (4, 8, 16): the paper gives neither; temporal
   context already comes from SA, and this keeps a full pretraining run to minutes on
-  one shared CPU core (kernel_t = 3 with (8, 16, 32) was ~2x slower and no better in
-  one-epoch runs, see docs/rasl.md).
+  one shared CPU core (kernel_t = 3 with (8, 16, 32) was ~2x slower; its one-epoch
+  scores differed by less than the seed-to-seed spread, see docs/rasl.md).
 * Window and k on 2-s clips. The paper has 0.2-s steps in 30-s windows (N = 150, k = 10,
   k/N = 1/15). Our features have one row per 2-s clip; we keep the proportion k/N = 1/15
   with ``window`` = 30 clips (60 s) and ``k`` = 2. (A 30-s window would be 15 clips and

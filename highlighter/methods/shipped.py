@@ -36,10 +36,18 @@ def shipped_path(method: str, target: str) -> Path:
     return shipped_dir() / f"{method}-{target}.safetensors"
 
 
+# Raw videos use the weights trained on the most data: RASL's "youtube" weights
+# saw TVSum + YouTube train (no labels), unless a dedicated "video" file exists.
+FALLBACK_TARGETS = {"video": ("youtube",)}
+
+
 def shipped_weights(method: str, target: str) -> Path | None:
-    """The shipped weights file of ``method`` for ``target``, or None if absent."""
-    path = shipped_path(method, target)
-    return path if path.is_file() else None
+    """The shipped weights file of ``method`` for ``target`` (or its fallback targets), or None."""
+    for t in (target, *FALLBACK_TARGETS.get(target, ())):
+        path = shipped_path(method, t)
+        if path.is_file():
+            return path
+    return None
 
 
 def shipped_targets(method: str) -> list[str]:
