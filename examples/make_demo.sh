@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Generate examples/demo.mp4: a 60-s synthetic video made only with ffmpeg's lavfi
-# sources (so it is ours to license: CC0). Calm stretches (slowly drifting test
-# pattern, quiet pink noise) surround two "events" (a fast Mandelbrot zoom with a
-# loud chirp at 18-26 s, a Game-of-Life burst with drums-like noise at 40-46 s),
-# so a highlight detector has something to find.
+# sources (so it is ours to license: CC0). Calm stretches (a dim, slowly drifting
+# gradient with quiet pink noise: "nothing happens") surround two "events" (a
+# colourful test-card sweep with a loud beeping tone at 18-26 s, a Game-of-Life burst
+# with loud tremolo noise at 40-46 s), so a highlight detector has something to find.
 set -euo pipefail
 out="${1:-$(dirname "$0")/demo.mp4}"
 [ -s "$out" ] && [ -z "${FORCE:-}" ] && { echo "$out exists (FORCE=1 to rebuild)"; exit 0; }
 tmp="${out%.mp4}.part.mp4"
 S=480x270
 ffmpeg -hide_banner -loglevel error -y \
-  -f lavfi -i "testsrc2=s=$S:r=25:d=18" \
-  -f lavfi -t 8 -i "mandelbrot=s=$S:r=25:maxiter=256:start_scale=3:end_scale=0.02:end_pts=8" \
-  -f lavfi -i "testsrc2=s=$S:r=25:d=14,hue=s=0.3" \
+  -f lavfi -t 18 -i "gradients=s=$S:r=25:speed=0.01:c0=0x202830:c1=0x303c44" \
+  -f lavfi -i "testsrc2=s=$S:r=25:d=8" \
+  -f lavfi -t 14 -i "gradients=s=$S:r=25:speed=0.01:c0=0x283038:c1=0x202830" \
   -f lavfi -t 6 -i "life=s=$S:r=25:mold=10:ratio=0.3:death_color=#203040:life_color=#ffcc00" \
-  -f lavfi -i "testsrc2=s=$S:r=25:d=14,hue=s=0.3" \
+  -f lavfi -t 14 -i "gradients=s=$S:r=25:speed=0.01:c0=0x283038:c1=0x202830" \
   -f lavfi -i "anoisesrc=c=pink:a=0.02:r=44100:d=18" \
   -f lavfi -i "sine=f=220:beep_factor=4:r=44100:d=8,volume=6" \
   -f lavfi -i "anoisesrc=c=pink:a=0.02:r=44100:d=14" \
