@@ -21,7 +21,9 @@ machine that trained the shipped weights. Protocols (stated under the table too)
   ``highlighter train``), else "—".
 
 Per-fold held-out predictions can be cached (``--cv-cache DIR``) so that folds can run
-as separate processes (``--only-fold``) and the table be assembled afterwards.
+as separate processes (``--only-fold``) and the table be assembled afterwards. Without
+a cache every CV fold is retrained (HPCL: 5 folds x ~12-27 min on the shared 2-core CPU).
+The folds train with the ``--set`` overrides recorded in the shipped weights' command.
 """
 
 from __future__ import annotations
