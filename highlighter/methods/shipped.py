@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 ENV_VAR = "HIGHLIGHTER_WEIGHTS_DIR"
@@ -21,11 +22,19 @@ WEIGHTS_DIR = Path(os.environ[ENV_VAR]).expanduser() if os.environ.get(ENV_VAR) 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
+INSTALLED_WEIGHTS_DIR = Path(sys.prefix) / "share" / "highlighter" / "weights"  # `pip install .`
+
+
 def shipped_dir() -> Path:
     """The weights directory, read from the environment at call time (tests and
-    users may set the variable after import)."""
+    users may set the variable after import); a source checkout's ``weights/`` wins
+    over the copy a non-editable install puts under ``<prefix>/share``."""
     env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else PACKAGE_WEIGHTS_DIR
+    if env:
+        return Path(env).expanduser()
+    if PACKAGE_WEIGHTS_DIR.is_dir() or not INSTALLED_WEIGHTS_DIR.is_dir():
+        return PACKAGE_WEIGHTS_DIR
+    return INSTALLED_WEIGHTS_DIR
 
 
 def shipped_path(method: str, target: str) -> Path:
