@@ -52,11 +52,13 @@ def trim_cmd(
     """Cut the highlight segments out of VIDEO and join them (runs detect first without --from)."""
     from highlighter.api import DetectConfig, detect
     from highlighter.outputs.segments import select_segments
-    from highlighter.outputs.trim import TrimConfig, trim
+    from highlighter.outputs.trim import TrimConfig, check_outputs, trim
 
     cfg = TrimConfig(order=order, copy=copy, split=split, crossfade=crossfade, force=force)  # options first
     sel_given = any(v is not None for v in (top, threshold, min_length, max_length, merge_gap, pad, smooth))
     output = output or Path(f"{video.stem}-highlights.mp4")
+    if not split:  # fail on a bad -o before spending minutes on detect (split names depend on the count)
+        check_outputs(video, [output], force)
     if from_json is not None:
         result = result_for(video, from_json)
         segments = result.segments

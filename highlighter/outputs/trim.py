@@ -81,7 +81,7 @@ def split_paths(output: Path, n: int) -> list[Path]:
     return [output.with_name(f"{output.stem}-{k:0{width}d}{output.suffix}") for k in range(1, n + 1)]
 
 
-def _check_outputs(video: Path, outputs: list[Path], force: bool) -> None:
+def check_outputs(video: Path, outputs: list[Path], force: bool) -> None:
     vres = video.resolve()
     for out in outputs:
         if out.suffix == "":
@@ -167,7 +167,7 @@ def trim(video: str | Path, segments: list[Segment], output: str | Path, config:
             raise UsageError(f"--crossfade {cfg.crossfade}: segment {short[0].start:.2f}-{short[0].end:.2f}s "
                              "is too short to fade in and out; use a shorter cross-fade or --min-length")
     outputs = split_paths(output, len(segs)) if cfg.split else [output]
-    _check_outputs(video, outputs, cfg.force)
+    check_outputs(video, outputs, cfg.force)
     has_audio = info.has_audio
     fps = Fraction(info.video.fps).limit_denominator(1001) if info.video and info.video.fps else None
     t0 = time.perf_counter()
