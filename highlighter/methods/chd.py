@@ -36,7 +36,7 @@ from torch import nn
 
 from highlighter.errors import InputError
 from highlighter.methods.base import Detector, TrainReport, register_method
-from highlighter.methods.common import seed_everything
+from highlighter.methods.common import NetStateMixin, seed_everything
 
 
 # --- shared pieces (also used by AVR, by the same group of authors) -------------------------
@@ -154,7 +154,7 @@ class CHDConfig:
 
 
 @register_method("chd")
-class CHD(Detector):
+class CHD(NetStateMixin, Detector):
     """Unsupervised, visual only; the selector's attention weights are the scores."""
 
     supervised = False
@@ -221,9 +221,3 @@ class CHD(Detector):
         report.seconds = time.perf_counter() - t0
         return report
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return dict(self.net.state_dict())
-
-    def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict({k: v.float() for k, v in state.items()})
-        self.net.eval()

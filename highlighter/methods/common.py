@@ -22,6 +22,22 @@ from highlighter.errors import InputError, UsageError
 # --- reproducibility ------------------------------------------------------------------------
 
 
+class NetStateMixin:
+    """Persistence for detectors whose weights are exactly one torch module, ``self.net``.
+
+    Put it before `Detector` in the bases; weights are stored fp16 and loaded back as fp32.
+    """
+
+    net: "torch.nn.Module"
+
+    def state_dict(self) -> dict:
+        return dict(self.net.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict({k: v.float() for k, v in state.items()})
+        self.net.eval()
+
+
 def seed_everything(seed: int):
     """Seed Python, numpy and torch; return a torch.Generator for data order / masks.
 

@@ -69,6 +69,7 @@ from torch import nn
 
 from highlighter.errors import InputError
 from highlighter.methods import common
+from highlighter.methods.common import NetStateMixin
 from highlighter.methods.base import Detector, TrainReport, register_method
 
 VARIANTS = ("co-av", "cr-av", "av", "v", "a")
@@ -382,7 +383,7 @@ class HPCLNet(nn.Module):
 
 
 @register_method("hpcl")
-class HPCL(Detector):
+class HPCL(NetStateMixin, Detector):
     """Supervised audio-visual detector; score = weighted sum of the heads' probabilities."""
 
     supervised = True
@@ -518,10 +519,3 @@ class HPCL(Detector):
         report.seconds = time.perf_counter() - t0
         return report
 
-    # persistence ------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return dict(self.net.state_dict())
-
-    def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict({k: v.float() for k, v in state.items()})
-        self.net.eval()
