@@ -14,6 +14,7 @@ such a file alone.
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,8 +77,11 @@ class Detector(ABC):
             "config": json.dumps(asdict(self.config) if self.config is not None else {}),
             "info": json.dumps(self.info or {}),
         }
+        from highlighter.outputs.writers import default_mode
+
         tmp = path.with_name(path.name + ".part")
         save_file(tensors, str(tmp), metadata=meta)
+        os.chmod(tmp, default_mode())  # safetensors creates 0600; give the usual umask-based mode
         tmp.replace(path)
         return path
 
