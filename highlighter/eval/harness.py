@@ -16,13 +16,13 @@ JSONL and re-scored anywhere (`write_predictions` / `read_predictions`).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from highlighter.atomic import atomic_write_text
 from highlighter.errors import InputError
 from highlighter.eval.datasets import Dataset, VideoFeatures
 from highlighter.eval.metrics import tvsum_video_top5_map, youtube_video_ap
@@ -129,17 +129,6 @@ def default_split(root: str | Path) -> str:
     return "val" if has_val else "train"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_predictions(path: str | Path, predictions: dict[str, dict[str, np.ndarray]], dataset: Dataset) -> Path:
     """JSONL, one line per (method, video): ``{"video", "method", "domain", "scores"}``."""
     domains = {v.vid: v.domain for v in dataset.videos}
@@ -150,7 +139,7 @@ def write_predictions(path: str | Path, predictions: dict[str, dict[str, np.ndar
                    "scores": [float(x) for x in np.asarray(s).reshape(-1)]}
             lines.append(json.dumps(rec))
     path = Path(path)
-    _atomic_write(path, "\n".join(lines) + ("\n" if lines else ""))
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return path
 
 
@@ -177,7 +166,7 @@ def write_results_json(path: str | Path, results: list[EvalResult], extra: dict 
     doc = dict(extra or {})
     doc["results"] = [r.to_dict() for r in results]
     path = Path(path)
-    _atomic_write(path, json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
     return path
 
 

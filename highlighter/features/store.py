@@ -39,18 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from highlighter.atomic import default_mode
 from highlighter.errors import InputError
 
 FORMAT = "highlighter.features"
 FORMAT_VERSION = 1
 SUFFIX = ".features.npz"
 _MIB = 1 << 20
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def fast_hash(path: str | Path, size: int | None = None) -> str:
@@ -130,7 +125,7 @@ class FeatureFile:
                 arrays[name] = np.asarray(arr, dtype=np.float32)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         try:
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
+            os.chmod(tmp, default_mode())  # mkstemp makes 0600; outputs get normal permissions
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()

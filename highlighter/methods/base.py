@@ -77,7 +77,7 @@ class Detector(ABC):
             "config": json.dumps(asdict(self.config) if self.config is not None else {}),
             "info": json.dumps(self.info or {}),
         }
-        from highlighter.outputs.writers import default_mode
+        from highlighter.atomic import default_mode
 
         tmp = path.with_name(path.name + ".part")
         save_file(tensors, str(tmp), metadata=meta)

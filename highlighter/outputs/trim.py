@@ -98,7 +98,7 @@ def _tmp_like(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix}", dir=out.parent)
     os.close(fd)
-    from highlighter.outputs.writers import default_mode
+    from highlighter.atomic import default_mode
 
     os.chmod(tmp, default_mode())
     return Path(tmp)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from highlighter.atomic import atomic_write_text as _atomic_write_text
 from highlighter.errors import InputError
 from highlighter.outputs.schema import DetectResult
 
@@ -26,24 +25,7 @@ def atomic_write_text(path: str | Path, text: str, protect: list[str | Path] = (
     for p in protect:
         if path.exists() and Path(p).exists() and path.resolve() == Path(p).resolve():
             raise InputError(f"{path}: refusing to overwrite the input video; choose another -o")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def default_mode() -> int:
-    """0o666 minus the umask: what a plain ``open(path, "w")`` would give (mkstemp makes 0o600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return _atomic_write_text(path, text)
 
 
 def to_json(result: DetectResult) -> str:
