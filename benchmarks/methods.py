@@ -48,7 +48,7 @@ def synthetic_videos(hours: float, dv: int = 1024, da: int = 2048, seed: int = 0
 
 def bench_method(name: str, videos: list, epochs: int, sets: list[str]) -> dict:
     from highlighter.methods import create_method
-    from highlighter.methods.common import parse_overrides
+    from highlighter.methods.config import parse_overrides
 
     probe = create_method(name)
     kwargs = parse_overrides(type(probe.config), sets)

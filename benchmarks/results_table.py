@@ -29,7 +29,6 @@ The folds train with the ``--set`` overrides recorded in the shipped weights' co
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -83,14 +82,11 @@ def run_fold(method: str, dataset, fold_of: list[int], fold: int, seed: int, ove
              log=None) -> dict:
     """Train on every fold but ``fold``, score ``fold``: {scores: {vid: [...]}, train_seconds}."""
     from highlighter.methods.base import create_method, method_class
-    from highlighter.methods.common import parse_overrides
+    from highlighter.methods.config import parse_overrides
 
-    cfg_cls = type(create_method(method).config)
-    det = create_method(method, **parse_overrides(cfg_cls, overrides))
+    det = create_method(method, **parse_overrides(method_class(method).config_class, overrides))
     train = [v for v, f in zip(dataset.videos, fold_of) if f != fold]
     test = [v for v, f in zip(dataset.videos, fold_of) if f == fold]
-    if not method_class(method).supervised:
-        train = [dataclasses.replace(v, labels=np.zeros(0)) for v in train]
     t0 = time.perf_counter()
     det.fit(train, seed=seed, log=log)
     seconds = time.perf_counter() - t0

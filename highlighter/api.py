@@ -15,7 +15,7 @@ were trained on (recorded in the weights' ``info``), else the project default
 inference (RASL scores from its visual branch alone), which halves the work.
 
 Offline: when the chosen backbone's or detector's weights are absent and cannot be
-downloaded, and the user did not pin ``backbone`` or ``weights``, `offline_fallback`
+downloaded (or the cached copy is unreadable), and the user did not pin ``backbone`` or ``weights``, `offline_fallback`
 picks what works without network, one line says so, and the result records what was
 actually used (``method.fallback``).
 """
@@ -172,7 +172,8 @@ class Pipeline:
             if not cfg.fallback or cfg.backbone != "auto" or cfg.weights is not None:
                 raise
             visual, audio, method = offline_fallback(cfg.method, str(exc))
-            reason = (f"{exc}".split(";")[0] + f" — using offline fallback: backbone {visual}, method {method}")
+            head = getattr(exc, "notice", None) or f"{exc}".split(";")[0]  # unreadable cache: says how to fix it
+            reason = f"{head} — using offline fallback: backbone {visual}, method {method}"
             self.log(reason)
             det, winfo = load_detector(method, None)
             self.plan = Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio,

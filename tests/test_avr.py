@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from highlighter.errors import InputError
-from highlighter.eval.datasets import VideoFeatures
+from highlighter.errors import InputError, UsageError
+from highlighter.methods.data import VideoFeatures
 from highlighter.methods import create_method, load_method
 from highlighter.methods.avr import bce_loss, category_means, choose_k, recurrence, top_fraction, unit_rows
 
@@ -131,7 +131,7 @@ def test_bad_input_is_one_clear_error():
         det.score(v.visual, None)
     with pytest.raises(InputError, match="expected"):
         det.score(v.visual[:, :5], v.audio)
-    with pytest.raises(InputError, match="fusion"):
+    with pytest.raises(UsageError, match="fusion='mid' is not allowed; allowed: bimodal, early, late"):
         create_method("avr", fusion="mid")
     vids = _videos()
     vids[2].audio = None
@@ -160,7 +160,7 @@ def test_shipped_weights_load_and_score(target):
 
 def test_padded_batch_scores_like_the_video_alone():
     det = create_method("avr", visual_dim=12, audio_dim=8, d=16)
-    from highlighter.methods.chd import pad_batch
+    from highlighter.methods.layers import pad_batch
 
     vids = _videos()
     v, mask = pad_batch([vids[0].visual, vids[1].visual])

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from highlighter.errors import InputError
-from highlighter.eval.datasets import VideoFeatures
+from highlighter.errors import InputError, UsageError
+from highlighter.methods.data import VideoFeatures
 from highlighter.methods import create_method, load_method
-from highlighter.methods.chd import AttnLayer, simcse_loss
+from highlighter.methods.chd import simcse_loss
+from highlighter.methods.layers import AttnLayer, pad_batch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -70,8 +71,6 @@ def test_scores_are_attention_weights_and_padding_free():
     assert s.shape == (vids[0].num_clips,) and s.dtype == np.float32
     assert s.sum() == pytest.approx(1.0, abs=1e-5) and (s > 0).all()
     # padded in a batch with a longer video, a video's attention is unchanged
-    from highlighter.methods.chd import pad_batch
-
     x, mask = pad_batch([vids[0].visual, vids[1].visual, np.ones((20, 16), np.float32)])
     with torch.no_grad():
         alpha, _ = det.net(x, mask)
@@ -83,8 +82,6 @@ def test_dropout_makes_two_views_differ_and_ablation_removes_it():
     for p, differ in ((0.1, True), (0.0, False)):
         det = create_method("chd", visual_dim=16, d=32, dropout=p)
         det.net.train()
-        from highlighter.methods.chd import pad_batch
-
         x, mask = pad_batch([v.visual for v in vids])
         _, h1 = det.net(x, mask)
         _, h2 = det.net(x, mask)
@@ -114,7 +111,7 @@ def test_bad_input_is_one_clear_error():
         det.score(np.zeros((4, 15), np.float32))
     with pytest.raises(InputError, match="at least 2"):
         det.fit(_videos(1))
-    with pytest.raises(InputError, match="query"):
+    with pytest.raises(UsageError, match="query='bogus' is not allowed; allowed: attended, input"):
         create_method("chd", query="bogus")
 
 

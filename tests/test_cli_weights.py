@@ -119,3 +119,20 @@ def test_cli_missing_weights_is_one_line_and_exit_1(tmp_path):
     p = subprocess.run([*CLI, "weights", "import", "nope", "x"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and "unknown weights 'nope'" in p.stderr
+
+
+def test_cli_import_refuses_a_file_that_is_not_the_checkpoint(tmp_path):
+    """Zero bytes for PANN, text for I3D: one line naming the file, exit 1, and the cache stays empty."""
+    env = {**os.environ, "HIGHLIGHTER_CACHE": str(tmp_path / "c"), "HIGHLIGHTER_OFFLINE": "1", "COLUMNS": "400"}
+    empty, text = tmp_path / "Cnn14_mAP=0.431.pth", tmp_path / "rgb_imagenet.pt"
+    empty.write_bytes(b"")
+    text.write_text("<html>Dropbox preview page</html>\n")
+    for name, src in (("panns_cnn14", empty), ("i3d-rgb-imagenet-kinetics", text)):
+        p = subprocess.run([*CLI, "weights", "import", name, str(src)], capture_output=True, text=True, env=env,
+                           timeout=300)
+        err = p.stderr.strip()
+        assert p.returncode == 1, (p.stdout, err)
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+        assert str(src) in err and f"not a usable '{name}' checkpoint" in err
+        weights = tmp_path / "c" / "weights"
+        assert not weights.exists() or not list(weights.iterdir())

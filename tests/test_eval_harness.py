@@ -176,11 +176,11 @@ class _Linear(Detector):
 @pytest.fixture(autouse=True)
 def _registered():
     """Register the test detector only while this module's tests run."""
-    from highlighter.methods import base
+    from highlighter.methods import METHODS
 
     register_method("test-linear")(_Linear)
     yield
-    base._REGISTRY.pop("test-linear", None)
+    METHODS.unregister("test-linear")
 
 
 def test_predict_passes_audio_only_to_audio_methods(youtube_dir):

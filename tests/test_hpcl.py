@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from highlighter.errors import InputError
-from highlighter.eval.datasets import VideoFeatures
+from highlighter.errors import InputError, UsageError
+from highlighter.methods.data import VideoFeatures
 from highlighter.eval.metrics import youtube_video_ap
 from highlighter.methods import create_method, load_method
 from highlighter.methods.base import method_class
@@ -205,7 +205,7 @@ def test_bad_inputs_raise_one_line_errors():
         det.score(v.visual[:, :5], v.audio)
     with pytest.raises(InputError, match="clips"):
         det.score(v.visual, v.audio[:10])
-    with pytest.raises(InputError, match="variant"):
+    with pytest.raises(UsageError, match="variant='xx' is not allowed"):
         create_method("hpcl", variant="xx")
     single = VideoFeatures("s", "d", "train", v.visual, v.audio, np.zeros(30, dtype=np.int64))
     with pytest.raises(InputError, match="single class"):

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from highlighter.errors import InputError, UsageError
-from highlighter.eval.datasets import VideoFeatures
-from highlighter.methods import common, create_method, load_method
+from highlighter.methods import create_method, load_method
+from highlighter.methods.data import VideoFeatures
 from highlighter.methods.rasl import kpoint_loss, l1_recon, resample_dim, scl_loss
+from highlighter.methods.windows import window_indices
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -111,17 +112,17 @@ def test_audio_is_resampled_to_the_visual_dimension():
 
 
 def test_windows_repeat_pad_and_cover_every_clip_once():
-    w = common.window_indices(1, 8)
+    w = window_indices(1, 8)
     assert len(w) == 1 and w[0][1] == 1 and list(w[0][2]) == [0] * 8
-    w = common.window_indices(9, 8)  # window + 1
+    w = window_indices(9, 8)  # window + 1
     assert [x[1] for x in w] == [8, 1] and list(w[1][2]) == [8] * 8
-    w = common.window_indices(5, 8)  # fewer clips than the window
+    w = window_indices(5, 8)  # fewer clips than the window
     assert list(w[0][2]) == [0, 1, 2, 3, 4, 0, 1, 2]
-    w = common.window_indices(20, 8)
+    w = window_indices(20, 8)
     valid = np.concatenate([idx[:n] for _, n, idx in w])
     assert list(valid) == list(range(20))
     with pytest.raises(InputError):
-        common.window_indices(0, 8)
+        window_indices(0, 8)
 
 
 @pytest.mark.parametrize("t", [1, 8, 9, 5, 23])
@@ -139,9 +140,9 @@ def test_score_rejects_wrong_feature_size():
 
 
 def test_bad_config_is_a_usage_error():
-    with pytest.raises(UsageError, match="k must be"):
+    with pytest.raises(UsageError, match=r"k=5 is not allowed; allowed: 1\.\.window/2"):
         create_method("rasl", window=8, k=5)
-    with pytest.raises(UsageError, match="unknown config"):
+    with pytest.raises(UsageError, match="unknown config key 'nope'; allowed keys: .*use_sa"):
         create_method("rasl", nope=1)
 
 

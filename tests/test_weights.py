@@ -12,9 +12,10 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from highlighter.errors import HighlighterError, UsageError, WeightsMissingError
+from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
 from highlighter.features import weights as W
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, not a multiple of one read block
@@ -26,9 +27,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     requests: list[dict] = []
     honour_range = True
+    extra: dict[str, bytes] = {}  # more paths a test serves
 
     def do_GET(self):  # noqa: N802
         body = PAYLOAD if self.path == "/good.bin" else PAYLOAD[::-1] if self.path == "/bad.bin" else None
+        body = type(self).extra.get(self.path, body)
         rng = self.headers.get("Range")
         type(self).requests.append({"path": self.path, "range": rng})
         if body is None:
@@ -231,5 +234,132 @@ def test_corrupted_cache_is_detected(tmp_path, cache):
     data[10] ^= 0xFF
     dest.write_bytes(bytes(data))
     os.utime(dest, ns=(1, 1))  # new mtime: the verified stamp no longer matches
-    with pytest.raises(HighlighterError, match="checksum mismatch"):
-        W.ensure_weights("t-cor", download=False)
+    with pytest.raises(WeightsMissingError, match="checksum mismatch.*highlighter weights fetch t-cor"):
+        W.ensure_weights("t-cor", download=False)  # unreadable cache counts as missing: detect can fall back
+
+
+# ----------------------------------------------------------------------------- the backbone's loader guards the cache
+
+
+def _tiny_check(path: Path) -> None:
+    """A stand-in backbone loader: the real safe unpickler, and a layout check (one tensor 'w' of shape (3,))."""
+    import torch
+
+    from highlighter.features.audio._ckpt import load_pickle_checkpoint
+
+    ckpt = load_pickle_checkpoint(path, "tiny")
+    if not isinstance(ckpt.get("w"), torch.Tensor) or tuple(ckpt["w"].shape) != (3,):
+        raise InputError(f"{path} does not match the tiny layout: needs 'w' of shape (3,)")
+
+
+def _tiny_ckpt(tmp_path: Path, shape=(3,)) -> bytes:
+    import torch
+
+    f = tmp_path / f"tiny{len(shape)}.pt"
+    torch.save({"w": torch.arange(float(np.prod(shape))).reshape(shape)}, f)
+    return f.read_bytes()
+
+
+def _checked_spec(name: str, url: str) -> W.WeightSpec:
+    spec = W.WeightSpec(name=name, url=url, sha256=None, size=None, licence="test", filename=f"{name}.pt",
+                        check=_tiny_check)
+    W._REGISTRY.pop(name, None)
+    _added.append(name)
+    return W.register_weights(spec)
+
+
+def test_import_runs_the_loader_before_caching(tmp_path, cache):
+    _checked_spec("t-chk", "https://example.invalid/t-chk.pt")
+    bad = {"empty.pt": b"", "text.pt": b"not a checkpoint\n", "other-layout.pt": _tiny_ckpt(tmp_path, (2, 2))}
+    for fname, data in bad.items():
+        src = tmp_path / fname
+        src.write_bytes(data)
+        with pytest.raises(InputError) as ei:
+            W.import_weights("t-chk", src)
+        msg = str(ei.value)
+        assert "\n" not in msg and str(src) in msg and "not a usable 't-chk' checkpoint" in msg, msg
+        assert str(cache) not in msg  # the temp copy's name never shows
+        assert _dir_listing(cache) == [] and src.read_bytes() == data  # nothing cached, input untouched
+    good = tmp_path / "good.pt"
+    good.write_bytes(_tiny_ckpt(tmp_path))
+    assert W.import_weights("t-chk", good).read_bytes() == good.read_bytes()
+    assert _dir_listing(cache) == ["t-chk.pt", "t-chk.pt.verified"]
+
+
+@pytest.mark.parametrize("name", ["i3d-rgb-imagenet-kinetics", "panns_cnn14", "mockingjay", "swin-base-in22k-in1k"])
+def test_import_refuses_files_that_are_not_the_backbone(tmp_path, cache, name):
+    """Zero bytes, text, or a pickle of another layout: refused by the backbone's own loader, nothing cached."""
+    import torch
+
+    spec = W.get_weight_spec(name)
+    other = tmp_path / "other.pt"
+    torch.save({"model": {"fc.weight": torch.zeros(2, 2)}}, other)
+    empty, text = tmp_path / "empty.pth", tmp_path / "notes.txt"
+    empty.write_bytes(b"")
+    text.write_text("see https://example.org for the weights\n")
+    for src in (empty, text, other):
+        with pytest.raises(InputError) as ei:
+            W.import_weights(name, src)
+        msg = str(ei.value)
+        assert "\n" not in msg and str(src) in msg and spec.filename in msg, msg
+        assert _dir_listing(cache) == []
+
+
+def test_download_that_does_not_load_is_refused(server, cache, tmp_path):
+    _checked_spec("t-dl", server + "/good.bin")  # serves bytes that are no checkpoint
+    with pytest.raises(WeightsMissingError, match="download is not usable.*highlighter weights import t-dl"):
+        W.ensure_weights("t-dl", progress=False)
+    assert _dir_listing(cache) == []
+    _Handler.extra = {"/tiny.pt": _tiny_ckpt(tmp_path)}
+    try:
+        _checked_spec("t-dl2", server + "/tiny.pt")
+        assert W.ensure_weights("t-dl2", progress=False).read_bytes() == _Handler.extra["/tiny.pt"]
+    finally:
+        _Handler.extra = {}
+
+
+def test_fetch_replaces_an_unreadable_cached_file(server, cache, tmp_path, monkeypatch):
+    _Handler.extra = {"/tiny.pt": _tiny_ckpt(tmp_path)}
+    try:
+        _checked_spec("t-fix", server + "/tiny.pt")
+        cache.mkdir(parents=True)
+        (cache / "t-fix.pt").write_bytes(b"")  # imported before imports were checked
+        monkeypatch.setenv("HIGHLIGHTER_OFFLINE", "1")
+        with pytest.raises(WeightsMissingError, match="cached copy is unreadable.*highlighter weights import t-fix"):
+            W.fetch_weights("t-fix", progress=False)
+        assert (cache / "t-fix.pt").read_bytes() == b""
+        monkeypatch.delenv("HIGHLIGHTER_OFFLINE")
+        assert W.fetch_weights("t-fix", progress=False).read_bytes() == _Handler.extra["/tiny.pt"]
+        n = len(_Handler.requests)
+        W.fetch_weights("t-fix", progress=False)  # readable now: no new download
+        assert len(_Handler.requests) == n
+    finally:
+        _Handler.extra = {}
+
+
+def _bundled_backbone_available() -> bool:
+    try:
+        from highlighter.features.visual.efficientnet import bundled_weights_path
+
+        return bundled_weights_path().is_file()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.skipif(not _bundled_backbone_available(), reason="efficientnet-lite0 weights package missing")
+def test_unreadable_cached_backbone_falls_back_offline(cache, monkeypatch):
+    """A broken cached i3d file must not block detect's offline fallback (unless the user pinned the backbone)."""
+    from highlighter.api import DetectConfig, Pipeline
+
+    monkeypatch.setenv("HIGHLIGHTER_OFFLINE", "1")
+    spec = W.get_weight_spec("i3d-rgb-imagenet-kinetics")
+    cache.mkdir(parents=True)
+    (cache / spec.filename).write_bytes(b"")
+    lines: list[str] = []
+    pipe = Pipeline(DetectConfig(method="feature-norm"), log=lines.append)  # training-free: only i3d is missing
+    assert pipe.plan.visual == "efficientnet-lite0" and pipe.plan.fallback == lines[0] and len(lines) == 1
+    assert "unreadable" in lines[0] and str(cache / spec.filename) in lines[0]
+    assert f"highlighter weights fetch {spec.name}" in lines[0] and "offline fallback" in lines[0]
+    with pytest.raises(W.CachedWeightsUnreadableError) as ei:
+        Pipeline(DetectConfig(method="feature-norm", backbone="i3d"))
+    assert "\n" not in str(ei.value) and f"highlighter weights import {spec.name}" in str(ei.value)

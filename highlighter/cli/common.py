@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()  # results (tables) go to stdout
 err_console = Console(stderr=True)  # progress, warnings, errors go to stderr
@@ -34,7 +35,8 @@ def warn(msg: str) -> None:
 
 
 def error_line(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {msg}", highlight=False, soft_wrap=True)
+    # escape: a path or id like "[x]" is text, not rich markup
+    err_console.print(f"[bold red]error:[/bold red] {escape(msg)}", highlight=False, soft_wrap=True)
 
 
 def progress_enabled() -> bool:

@@ -47,7 +47,7 @@ def evaluate(
 ) -> None:
     """Score detectors on YouTube Highlights (mAP) or TVSum (top-5 mAP), per domain."""
     from highlighter.errors import InputError, UsageError
-    from highlighter.eval.datasets import detect_name, load_dataset
+    from highlighter.eval.datasets import detect_name, load_dataset, require_contrast
     from highlighter.eval.harness import (
         default_split,
         evaluate_scores,
@@ -71,6 +71,7 @@ def evaluate(
     if all_methods and not any(e.weights for e in entries):
         common.warn(f"--all: no shipped weights for {name} in {shipped_dir()}; only the baselines are scored")
     dataset = load_dataset(data, split, name=name)
+    require_contrast(dataset)  # before any detector runs: a 0.00 table would say nothing
     common.info(
         f"{DATASET_TITLES.get(dataset.name, dataset.name)}: split '{split}', {len(dataset.videos)} videos scored, "
         f"{len(dataset.missing)} listed without features"

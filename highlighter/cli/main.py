@@ -53,6 +53,16 @@ from highlighter.cli import detect as _detect, trim as _trim  # noqa: E402,F401
 
 def main() -> None:
     """Console entry point: run the app, turning known errors into one line."""
+    import signal
+
+    def _on_sigterm(_signum, _frame):
+        # SystemExit unwinds like Ctrl-C (finally blocks drop temp files, subprocess.run kills ffmpeg)
+        # but, unlike KeyboardInterrupt, is neither swallowed by Typer nor by per-file `except Exception`.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        common.error_line("terminated (SIGTERM)")
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         # Without standalone mode click *returns* the code of a `typer.Exit(n)`.
         rc = app(standalone_mode=False)

@@ -1,6 +1,6 @@
 """`highlighter train`: fit any trainable detector on benchmark feature dirs.
 
-Thin over `highlighter.methods.common.train_detector`; generic over the method
+Thin over `highlighter.train.train_detector`; generic over the method
 registry — ``--set key=value`` reaches every field of the method's config.
 """
 
@@ -29,7 +29,7 @@ def train(
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable); ablations are flags, e.g. --set use_sa=false."),
 ) -> None:
     """Train a detector on benchmark features (unsupervised methods never read labels); writes fp16 safetensors."""
-    from highlighter.methods.common import train_detector
+    from highlighter.train import train_detector
 
     command = "highlighter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train_detector(

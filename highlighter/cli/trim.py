@@ -14,25 +14,67 @@ from highlighter.cli.main import app
 from highlighter.errors import InputError
 
 
-def result_for(video: Path, from_json: Path):
-    """The detect result in ``from_json``, checked to be about ``video`` (same name or same size)."""
-    from highlighter.outputs.schema import load_result
+DURATION_TOLERANCE = 0.1  # seconds between the recorded and the probed duration
 
-    result = load_result(from_json)
-    size = video.stat().st_size if video.is_file() else None
-    same_size = result.video.size_bytes is None or size is None or result.video.size_bytes == size
-    if result.video.name != video.name and not same_size:
-        raise InputError(f"{from_json} is about {result.video.name}, not {video.name}; "
+
+def say(msg: str) -> None:
+    """A status line on stderr kept on one line (long paths stay whole), hidden by --quiet."""
+    from rich.markup import escape
+
+    if not common.state.quiet:
+        common.err_console.print(escape(msg), highlight=False, soft_wrap=True)
+
+
+def source_problem(recorded, name: str, size: int, durations: tuple[float, float]) -> str | None:
+    """Why a result's recorded source is not this video (None when it is); pure, for tests.
+
+    The rule: the recorded duration must lie within 0.1 s of this video's (``durations`` =
+    the container's and the video stream's end: detect records the shorter), and
+
+    * with ``size_bytes`` recorded, the size must be equal (the name may differ: a renamed copy);
+    * with ``size_bytes`` null, the file name must be equal too, since there is no size to go by.
+    """
+    lo, hi = min(durations) - DURATION_TOLERANCE, max(durations) + DURATION_TOLERANCE
+    if not lo <= recorded.duration <= hi:
+        return (f"it was written for a {recorded.duration:.2f}-s video ({recorded.name}), "
+                f"{name} lasts {max(durations):.2f} s")
+    if recorded.size_bytes is not None and recorded.size_bytes != size:
+        return f"it was written for a {recorded.size_bytes}-byte file ({recorded.name}), {name} has {size} bytes"
+    if recorded.size_bytes is None and recorded.name != name:
+        return f"it was written for {recorded.name} (no size recorded, so the name must match)"
+    return None
+
+
+def result_for(video: Path, from_json: Path):
+    """The detect result in ``from_json``, checked to be about ``video`` (see `source_problem`)."""
+    from highlighter.io.probe import probe_video
+    from highlighter.outputs.schema import load_result
+    from highlighter.outputs.segments import merge_overlaps
+
+    result = load_result(from_json)  # InputError naming from_json for anything malformed
+    info = probe_video(video)  # InputError naming the video when it is missing or broken
+    v = info.video
+    ends = (info.duration, v.start + v.duration if v and v.duration else info.duration)
+    problem = source_problem(result.video, video.name, video.stat().st_size, ends)
+    if problem:
+        raise InputError(f"{from_json} is not about {video}: {problem}; "
                          "pass the result of `highlighter detect` on this video")
-    if not same_size:
-        common.warn(f"{video} changed size since {from_json} was written; segment times may be off")
+    if result.video.name != video.name:
+        say(f"{from_json} was written for {result.video.name}; same size and duration, using it for {video.name}")
+    merged = merge_overlaps(result.segments)
+    if len(merged) < len(result.segments):
+        say(f"{from_json}: merged overlapping segments so nothing is cut twice "
+            f"({len(result.segments)} -> {len(merged)} segments)")
+        result.segments = merged
     return result
 
 
 @app.command("trim")
 def trim_cmd(
     video: Path = typer.Argument(..., help="The video to cut."),
-    from_json: Optional[Path] = typer.Option(None, "--from", help="Use segments from a `highlighter detect` JSON."),
+    from_json: Optional[Path] = typer.Option(
+        None, "--from", help="Use segments from a `highlighter detect` JSON of this video (same duration, and same "
+        "size, or same name when the JSON records no size)."),
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="Reel file (default: <video>-highlights.mp4)."),
     top: Optional[str] = TOP, threshold: Optional[float] = THRESHOLD, min_length: Optional[float] = MIN_LENGTH,
     max_length: Optional[float] = MAX_LENGTH, merge_gap: Optional[float] = MERGE_GAP, pad: Optional[float] = PAD,
@@ -52,19 +94,23 @@ def trim_cmd(
     """Cut the highlight segments out of VIDEO and join them (runs detect first without --from)."""
     from highlighter.api import DetectConfig, detect
     from highlighter.outputs.segments import select_segments
-    from highlighter.outputs.trim import TrimConfig, check_outputs, trim
+    from highlighter.outputs.trim import TrimConfig, check_container, check_outputs, trim
 
     cfg = TrimConfig(order=order, copy=copy, split=split, crossfade=crossfade, force=force)  # options first
     sel_given = any(v is not None for v in (top, threshold, min_length, max_length, merge_gap, pad, smooth))
     output = output or Path(f"{video.stem}-highlights.mp4")
     if not split:  # fail on a bad -o before spending minutes on detect (split names depend on the count)
         check_outputs(video, [output], force)
+    check_container(output)
     if from_json is not None:
         result = result_for(video, from_json)
         segments = result.segments
         if sel_given:  # re-select from the stored per-clip scores
             sel = select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth, base=result.selection)
             segments = select_segments(result.starts, result.ends, result.scores, sel, result.video.duration)
+        if not segments:
+            raise InputError(f"{from_json}: no segment to cut; pass --top or --threshold to re-select "
+                             "from its clip scores")
     else:
         sel = select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth)
         config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None, select=sel,
@@ -72,7 +118,7 @@ def trim_cmd(
         common.info(f"detecting highlights in {video} ...")
         result = detect(video, config, log=notice)
         segments = result.segments
-    res = trim(video, segments, output, cfg, log=common.info)
+    res = trim(video, segments, output, cfg, log=say)
     total = sum(g.duration for g in res.segments)
     common.console.print(f"wrote {len(res.outputs)} file(s): {', '.join(str(p) for p in res.outputs)} — "
                          f"{len(res.segments)} segment(s), {res.expected_duration:.1f} s of {total:.1f} s selected "

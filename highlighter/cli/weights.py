@@ -42,8 +42,8 @@ def list_cmd() -> None:
 
 @weights_app.command("fetch")
 def fetch_cmd(name: str = typer.Argument(..., help="Checkpoint name (see `highlighter weights list`).")) -> None:
-    """Download a checkpoint into the cache (resumes; checks the checksum)."""
-    path = W.ensure_weights(name, download=True, progress=progress_enabled())
+    """Download a checkpoint into the cache (resumes; checks the checksum; replaces an unreadable cached copy)."""
+    path = W.fetch_weights(name, progress=progress_enabled())
     info(f"{name}: {path}")
     console.print(str(path))
 
@@ -53,7 +53,7 @@ def import_cmd(
     name: str = typer.Argument(..., help="Checkpoint name (see `highlighter weights list`)."),
     path: Path = typer.Argument(..., help="The file, downloaded elsewhere from the URL in `weights list`."),
 ) -> None:
-    """Verify a file downloaded elsewhere and copy it into the cache."""
+    """Verify a file downloaded elsewhere (checksum, and that it loads into the backbone) and copy it into the cache."""
     dest = W.import_weights(name, path)
     info(f"imported {name} -> {dest}")
     console.print(str(dest))

@@ -14,9 +14,14 @@ Labels differ per benchmark:
 * ``tvsum``: ``anno`` is clips x 20 annotators, scores 1..5; we store it as
   (annotators, clips).
 
-Feature and label counts can differ by a row or two; every array of a video is
-truncated to the shortest. Videos listed in splits.json without features are
-skipped and counted in ``Dataset.missing``.
+Feature and label counts can differ by a row or two (the release has such
+videos); every array of a video is truncated to the shortest. A larger gap means
+the files do not belong together and is an error. Videos listed in splits.json
+without features are skipped and counted in ``Dataset.missing``.
+
+These directories come from elsewhere, so every piece is checked on the way in:
+a malformed file raises one `InputError` naming the file, the problem and what to
+do. Arrays are read with ``allow_pickle=False``: a feature file is never unpickled.
 """
 
 from __future__ import annotations
@@ -29,26 +34,15 @@ from typing import Literal
 
 import numpy as np
 
-from highlighter.errors import InputError
+from highlighter.errors import InputError, UsageError
+from highlighter.eval.metrics import has_contrast
+from highlighter.methods.data import SPLITS, VideoFeatures  # noqa: F401  (re-exported: the API names them here)
 
 Split = Literal["train", "val", "all"]
 KNOWN_NAMES = ("tvsum", "youtube")
-
-
-@dataclass
-class VideoFeatures:
-    """One benchmark video: features on its clip grid plus its labels."""
-
-    vid: str
-    domain: str
-    split: str
-    visual: np.ndarray  # (T, Dv) float32
-    audio: np.ndarray | None  # (T, Da) float32, None when the file is absent
-    labels: np.ndarray  # youtube: (T,) int match; tvsum: (A, T) float scores
-
-    @property
-    def num_clips(self) -> int:
-        return int(self.visual.shape[0])
+LABEL_KEYS = {"youtube": "match", "tvsum": "anno"}
+MAX_ROW_GAP = 2  # rows by which features and labels of one video may differ
+NPY_MAGIC = b"\x93NUMPY"
 
 
 @dataclass
@@ -68,6 +62,10 @@ class Dataset:
             out.setdefault(v.domain, []).append(v)
         return dict(sorted(out.items()))
 
+    @property
+    def anno_path(self) -> Path:
+        return self.root / f"{self.name}_anno.json"
+
 
 def detect_name(root: Path) -> str:
     """The benchmark a directory holds, from its ``{name}_anno.json``."""
@@ -80,24 +78,37 @@ def detect_name(root: Path) -> str:
     )
 
 
-def _parse(value):
-    """Annotation fields are stored as strings of Python/JSON literals."""
-    if not isinstance(value, str):
-        return value
+def read_json(path: Path):
+    """A JSON document, or one InputError line saying why it cannot be read."""
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return ast.literal_eval(value)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing from the dataset directory; restore it (the UMT layout needs it)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); restore the file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 JSON file; restore the file") from None
+    except (OSError, RecursionError) as exc:
+        raise InputError(f"{path}: cannot be read ({type(exc).__name__}); restore the file") from None
 
 
-def _labels(name: str, entry: dict) -> np.ndarray:
-    if name == "youtube":
-        return np.asarray(_parse(entry["match"]), dtype=np.int64)
-    anno = np.asarray(_parse(entry["anno"]), dtype=np.float32)  # (T, A)
-    return anno.T.copy()
+def read_splits(root: Path) -> dict[str, dict[str, list[str]]]:
+    """``splits.json`` checked to be ``{domain: {part: [vid, ...]}}``."""
+    path = root / "splits.json"
+    splits = read_json(path)
+    parts_shape = '{"train": [...], "val": [...]}'  # no [word] in messages: rich would read it as markup
+    if not isinstance(splits, dict):
+        raise InputError(f"{path}: expected an object {{domain: {parts_shape}}}, got {type(splits).__name__}")
+    for domain, parts in splits.items():
+        if not isinstance(parts, dict):
+            raise InputError(f"{path}: domain '{domain}' should map to {parts_shape}, got {type(parts).__name__}")
+        for part, vids in parts.items():
+            if not isinstance(vids, list) or not all(isinstance(v, str) for v in vids):
+                raise InputError(f"{path}: '{domain}' -> '{part}' should be a list of video ids (strings)")
+    return splits
 
 
-def _split_ids(splits: dict, split: Split) -> list[tuple[str, str, str]]:
+def _split_ids(splits: dict, split: str) -> list[tuple[str, str, str]]:
     wanted = ("train", "val") if split == "all" else (split,)
     out = []
     for domain, parts in splits.items():
@@ -107,39 +118,188 @@ def _split_ids(splits: dict, split: Split) -> list[tuple[str, str, str]]:
     return out
 
 
+def _check_split(root: Path, splits: dict, split: str) -> list[tuple[str, str, str]]:
+    """The (vid, domain, part) of ``split``; a split the file does not have is a usage error."""
+    path = root / "splits.json"
+    have = sorted({p for parts in splits.values() for p, vids in parts.items() if vids})
+    if not have:
+        raise InputError(f"{path}: lists no videos; list each video id under its domain's train or val")
+    listed = ", ".join(have)
+    if split not in SPLITS:
+        raise UsageError(f"split '{split}': use train, val or all ({path} lists: {listed})")
+    ids = _split_ids(splits, split)
+    if not ids:
+        raise UsageError(f"{path}: no videos in split '{split}' (it lists: {listed}); choose one of those or all")
+    seen: dict[str, str] = {}
+    for vid, domain, part in ids:
+        if vid in seen:
+            raise InputError(f"{path}: video '{vid}' is listed twice ({seen[vid]} and {domain}/{part}); list it once")
+        seen[vid] = f"{domain}/{part}"
+    return ids
+
+
+def read_annotations(root: Path, name: str) -> dict:
+    """``{name}_anno.json`` checked to be an object keyed by video id."""
+    path = root / f"{name}_anno.json"
+    anno = read_json(path)
+    if not isinstance(anno, dict):
+        raise InputError(f"{path}: expected an object {{video_id: {{...}}}}, got {type(anno).__name__}")
+    return anno
+
+
+def _parse(value):
+    """Annotation fields are stored as strings of Python/JSON literals (or as lists)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return ast.literal_eval(value)
+
+
+def _labels(name: str, entry, vid: str, path: Path) -> np.ndarray:
+    """Labels of one annotation entry: youtube (T,) int match, tvsum (A, T) float."""
+    key = LABEL_KEYS[name]
+    if not isinstance(entry, dict):
+        raise InputError(f"{path}: entry of video '{vid}' is not an object; restore the annotation file")
+    if key not in entry:
+        raise InputError(f"{path}: video '{vid}' has no '{key}' labels; restore the annotation file")
+    want = "a list of -1/0/1 per clip" if name == "youtube" else "a list of per-clip lists of annotator scores"
+    try:
+        arr = np.asarray(_parse(entry[key]), dtype=np.float64)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        arr = None
+    ndim = 1 if name == "youtube" else 2
+    if arr is None or arr.ndim != ndim or not np.all(np.isfinite(arr)):
+        raise InputError(f"{path}: video '{vid}': '{key}' is not {want} (finite numbers); restore the annotation file")
+    if arr.size == 0:
+        raise InputError(f"{path}: video '{vid}': '{key}' is empty; restore the annotation file")
+    if name == "youtube":
+        if not np.array_equal(arr, np.round(arr)):
+            raise InputError(f"{path}: video '{vid}': 'match' must hold integers (1 highlight, 0/-1 not); "
+                             "restore the annotation file")
+        return arr.astype(np.int64)
+    return arr.astype(np.float32).T.copy()  # (T, A) -> (A, T)
+
+
+def _npy_header(path: Path, fix: str) -> tuple[tuple, np.dtype]:
+    """Shape and dtype from a .npy header, checked against the file size before any allocation."""
+    from numpy.lib import format as npy
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            if size and f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                raise InputError(f"{path}: not a NumPy .npy array (no .npy header); {fix}")
+            f.seek(0)
+            if size == 0:
+                raise InputError(f"{path}: empty file (0 bytes); {fix}")
+            version = npy.read_magic(f)
+            read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read(f)
+            data_bytes = size - f.tell()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); {fix}") from None
+    except ValueError:
+        raise InputError(f"{path}: corrupt .npy header; {fix}") from None
+    if dtype.hasobject:
+        raise InputError(f"{path}: holds Python objects, not numbers (refusing to unpickle); {fix}")
+    if data_bytes < int(np.prod(shape, dtype=np.float64)) * dtype.itemsize:
+        raise InputError(f"{path}: truncated .npy file (header says shape {shape}); {fix}")
+    return shape, dtype
+
+
+def load_array(path: Path) -> np.ndarray:
+    """A feature file as a finite float32 (clips, dims) array, never unpickled."""
+    fix = "re-extract the features or replace the file"
+    shape, dtype = _npy_header(path, fix)
+    if dtype.kind not in "fiu":
+        raise InputError(f"{path}: holds {dtype} values, not real numbers; {fix}")
+    if len(shape) != 2 or 0 in shape:
+        raise InputError(f"{path}: expected a (clips, features) array, got shape {shape}; {fix}")
+    try:
+        arr = np.load(path, allow_pickle=False).astype(np.float32)
+    except (ValueError, OSError, EOFError, MemoryError):
+        raise InputError(f"{path}: truncated or corrupt .npy file; {fix}") from None
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise InputError(f"{path}: NaN or infinite values (first at row {int(np.argmax(bad))}); {fix}")
+    return arr
+
+
+def _aligned(video: VideoFeatures, vpath: Path, apath: Path, anno_path: Path) -> VideoFeatures:
+    """Truncate every array to the shortest; refuse a gap of more than `MAX_ROW_GAP` rows."""
+    counts = {vpath: video.visual.shape[0], anno_path: video.labels.shape[-1]}
+    if video.audio is not None:
+        counts[apath] = video.audio.shape[0]
+    lo, hi = min(counts.values()), max(counts.values())
+    if hi - lo > MAX_ROW_GAP:
+        longest = max(counts, key=counts.get)
+        shortest = min(counts, key=counts.get)
+        raise InputError(
+            f"{longest}: {hi} clips for video '{video.vid}' but {shortest} has {lo} "
+            f"(at most {MAX_ROW_GAP} may differ); these files do not belong together: re-extract or fix the labels"
+        )
+    video.visual, video.labels = video.visual[:lo], video.labels[..., :lo]
+    video.audio = None if video.audio is None else video.audio[:lo]
+    return video
+
+
+def _check_dims(videos: list[VideoFeatures], root: Path) -> None:
+    """Every video of a dataset must come from the same backbones (same feature widths)."""
+    for kind, folder, suffix in (("visual", "video_features", "_rgb"), ("audio", "audio_features", "")):
+        arrays = [(v.vid, getattr(v, kind)) for v in videos if getattr(v, kind) is not None]
+        if not arrays:
+            continue
+        dim = arrays[0][1].shape[1]
+        for vid, a in arrays:
+            if a.shape[1] != dim:
+                raise InputError(
+                    f"{root / folder / f'{vid}{suffix}.npy'}: {a.shape[1]} features per clip but "
+                    f"'{arrays[0][0]}' has {dim}; every video must use the same backbone: re-extract it"
+                )
+
+
 def load_dataset(root: str | Path, split: Split = "all", name: str | None = None) -> Dataset:
     """Load features and labels of one split (``train``, ``val`` or ``all``)."""
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root}: dataset directory not found")
+        hint = " (to pick a split write DIR:train, DIR:val or DIR:all)" if ":" in root.name else ""
+        raise InputError(
+            f"{root}: dataset directory not found{hint}; point --data at a folder in the UMT feature layout"
+        )
     name = name or detect_name(root)
-    try:
-        anno = json.loads((root / f"{name}_anno.json").read_text())
-        splits = json.loads((root / "splits.json").read_text())
-    except FileNotFoundError as exc:
-        raise InputError(f"{exc.filename}: missing from the dataset directory") from None
-    ids = _split_ids(splits, split)
-    if not ids:
-        raise InputError(f"{root / 'splits.json'}: no videos in split '{split}'")
+    anno_path = root / f"{name}_anno.json"
+    anno = read_annotations(root, name)
+    ids = _check_split(root, read_splits(root), split)
     videos, missing = [], []
     for vid, domain, part in ids:
         vpath = root / "video_features" / f"{vid}_rgb.npy"
-        if not vpath.is_file() or vid not in anno:
+        if not vpath.is_file():
             missing.append(vid)
             continue
-        visual = np.load(vpath).astype(np.float32)
+        if vid not in anno:
+            raise InputError(f"{anno_path}: no labels for video '{vid}' (it has features and is in splits.json); "
+                             "restore the annotation file or drop the video from splits.json")
+        labels = _labels(name, anno[vid], vid, anno_path)
+        visual = load_array(vpath)
         apath = root / "audio_features" / f"{vid}.npy"
-        audio = np.load(apath).astype(np.float32) if apath.is_file() else None
-        labels = _labels(name, anno[vid])
-        t = min(visual.shape[0], labels.shape[-1], audio.shape[0] if audio is not None else 1 << 30)
-        videos.append(
-            VideoFeatures(
-                vid=vid,
-                domain=domain,
-                split=part,
-                visual=visual[:t],
-                audio=None if audio is None else audio[:t],
-                labels=labels[..., :t],
-            )
+        audio = load_array(apath) if apath.is_file() else None
+        video = VideoFeatures(vid=vid, domain=domain, split=part, visual=visual, audio=audio, labels=labels)
+        videos.append(_aligned(video, vpath, apath, anno_path))
+    if not videos:
+        raise InputError(
+            f"{root / 'video_features'}: none of the {len(ids)} videos of split '{split}' has a feature file "
+            f"(e.g. {ids[0][0]}_rgb.npy); extract the features or fix splits.json"
         )
+    _check_dims(videos, root)
     return Dataset(name=name, root=root, split=split, videos=videos, missing=missing)
+
+
+def require_contrast(dataset: Dataset) -> None:
+    """Refuse a split whose labels cannot rank anything (every AP would be 0 or 1 whatever the scores)."""
+    if not any(has_contrast(dataset.name, v.labels) for v in dataset.videos):
+        raise InputError(
+            f"{dataset.anno_path}: no video of split '{dataset.split}' has both highlight and other clips "
+            "(labels all identical); evaluation is impossible: check the annotation file"
+        )

@@ -24,7 +24,7 @@ import numpy as np
 
 from highlighter.atomic import atomic_write_text
 from highlighter.errors import InputError
-from highlighter.eval.datasets import Dataset, VideoFeatures
+from highlighter.eval.datasets import Dataset, VideoFeatures, read_splits, require_contrast
 from highlighter.eval.metrics import tvsum_video_top5_map, youtube_video_ap
 from highlighter.methods.base import Detector
 
@@ -67,6 +67,7 @@ def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str
     """Score precomputed per-clip scores of every video of ``dataset``."""
     if not dataset.videos:
         raise InputError(f"{dataset.root}: no videos with features in split '{dataset.split}'")
+    require_contrast(dataset)
     absent = [v.vid for v in dataset.videos if v.vid not in scores]
     if absent:
         raise InputError(
@@ -116,16 +117,7 @@ def evaluate_method(detector: Detector, dataset: Dataset, method: str | None = N
 
 def default_split(root: str | Path) -> str:
     """``val`` when splits.json lists any val video, else ``train``."""
-    path = Path(root) / "splits.json"
-    try:
-        splits = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: missing from the dataset directory") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(splits, dict):
-        raise InputError(f"{path}: expected an object {{domain: {{train: [...], val: [...]}}}}")
-    has_val = any(isinstance(p, dict) and p.get("val") for p in splits.values())
+    has_val = any(p.get("val") for p in read_splits(Path(root)).values())
     return "val" if has_val else "train"
 
 

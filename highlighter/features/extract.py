@@ -9,11 +9,14 @@ Choices:
 
 * The grid spans the video stream (its start + duration, in container time),
   not the container: a longer audio track does not add clips without frames.
-* A clip without any decoded frame (a gap in a variable-rate stream, or a
-  video stream that ends before its stated duration) repeats the nearest
-  earlier frame (or the next one for a leading gap) and is counted in
-  ``meta['padded_clips']``. Audio clips are zero-padded where the track is
-  shorter than the video.
+* The duration comes from the stream's packets, not its header (`io.probe`
+  measures where the data ends: headers can lie), and when the frames stop
+  decoding before that, the grid is cut after the last decoded frame
+  (`decoded_clips`), so no trailing clip is made of one frame repeated.
+* A clip without any decoded frame inside the grid (a gap in a variable-rate
+  stream, the last partial clip) repeats the nearest earlier frame (or the
+  next one for a leading gap) and is counted in ``meta['padded_clips']``.
+  Audio clips are zero-padded where the track is shorter than the video.
 * Visual and audio are decoded in two passes (each streaming), which keeps the
   decoders independent and costs one extra demux of the file.
 """
@@ -24,6 +27,7 @@ import hashlib
 import itertools
 import logging
 import os
+import stat
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ import numpy as np
 from highlighter.errors import HighlighterError, InputError, UsageError
 from highlighter.features.grid import EPS, ClipGrid
 from highlighter.features.store import FORMAT, FORMAT_VERSION, SUFFIX, FeatureFile, SourceKey, check_output
+from highlighter.io.probe import file_kind, stat_input
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +166,18 @@ class Extractor:
         padded: dict[str, int] = {}
         visual = audio = None
         if self.visual is not None:
-            visual, padded["visual"] = self._visual(path, info, starts, ends, progress)
+            visual, vpad, decoded_end = self._visual(path, info, starts, ends, progress)
+            keep = decoded_clips(self.config.grid, duration, decoded_end)
+            if keep is not None:  # the frames stop early: the grid ends where they do
+                log.warning("%s: frames decode only up to %.2f s of the %.2f s the file claims; "
+                            "features cover that part", path, decoded_end, duration)
+                duration = decoded_end
+                starts, ends = self.config.grid.clips(duration)
+                visual, vpad = visual[:keep], vpad[:keep]
+            padded["visual"] = int(vpad.sum())
         if run_audio:
-            audio, padded["audio"] = self._audio(path, info, starts, ends, progress)
+            audio, apad = self._audio(path, info, starts, ends, progress)
+            padded["audio"] = int(apad.sum()) if apad is not None else 0
             if audio is None:  # the decoder found no usable audio stream after all
                 has_audio = False
         if padded.get("visual"):
@@ -192,19 +206,30 @@ class Extractor:
         return FeatureFile(starts=starts, ends=ends, visual=visual, audio=audio, meta=meta)
 
     # -- visual ---------------------------------------------------------------
-    def _visual(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray, int]:
+    def _visual(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray, np.ndarray, float]:
+        """(features, padded flag per clip, end of the decoded frames in seconds)."""
         from highlighter.io import iter_frames
 
         bb = self.visual
         chunks = iter_frames(path, fps=bb.fps, short_side=bb.short_side or None, chunk_size=self.config.chunk_size,
                              backend=self.config.decode_backend, info=info)
-        # cut on the sample times t_k (each in exactly one clip), not the source pts of
-        # the held frames, which may lie in the previous clip (see io/video.py)
-        clips = clip_frames(((c.frames, getattr(c, "times", c.pts)) for c in chunks), starts, ends)
-        return self._embed(bb, clips, starts.size, progress, f"{path}: no video frame could be decoded")
+        last = [-np.inf]  # latest sample time that got a decoded frame
+
+        def timed() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            # cut on the sample times t_k (each in exactly one clip), not the source pts of
+            # the held frames, which may lie in the previous clip (see io/video.py)
+            for c in chunks:
+                t = np.asarray(getattr(c, "times", c.pts), dtype=np.float64)
+                if t.size:
+                    last[0] = max(last[0], float(t.max()))
+                yield c.frames, t
+
+        out, pad = self._embed(bb, clip_frames(timed(), starts, ends), starts.size, progress,
+                               f"{path}: no video frame could be decoded; the file is corrupt")
+        return out, pad, last[0] + 1.0 / float(bb.fps)
 
     # -- audio ----------------------------------------------------------------
-    def _audio(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray | None, int]:
+    def _audio(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray | None, np.ndarray | None]:
         from highlighter.io import iter_audio
 
         bb = self.audio
@@ -212,18 +237,19 @@ class Extractor:
         it = iter(iter_audio(path, sr, self.config.audio_chunk_seconds, info=info))
         first = next(it, None)
         if first is None:  # an audio stream that decodes to nothing: treat as no audio
-            return None, 0
+            return None, None
         clips = clip_samples(((a.samples, a.start) for a in itertools.chain([first], it)), sr, starts, ends)
         return self._embed(bb, clips, starts.size, progress, f"{path}: no audio could be decoded")
 
     def _embed(self, bb, clips: Iterator[tuple[int, Any, bool]], n: int, progress: Progress,
-               empty_msg: str) -> tuple[np.ndarray, int]:
+               empty_msg: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features (n, D), padded flag per clip)."""
         from highlighter.features.device import inference
 
         out: np.ndarray | None = None
         batch: list[Any] = []
         first = 0
-        padded = 0
+        padded = np.zeros(n, dtype=bool)
         done = 0
 
         def flush() -> None:
@@ -242,7 +268,7 @@ class Extractor:
         for i, clip, was_padded in clips:
             assert i == done, "clips must come in order"
             batch.append(clip)
-            padded += was_padded
+            padded[i] = was_padded
             done += 1
             if len(batch) >= self.config.batch_size:
                 flush()
@@ -251,6 +277,18 @@ class Extractor:
         if out is None or done != n:
             raise InputError(empty_msg)
         return out, padded
+
+
+def decoded_clips(grid: ClipGrid, duration: float, decoded_end: float) -> int | None:
+    """How many clips to keep when the frames stop before ``duration`` (None: keep all).
+
+    Headers can claim more than the stream decodes to (a damaged tail); whole clips past
+    the last decoded frame would only repeat it, so the grid is cut at ``decoded_end``.
+    """
+    if not 0 < decoded_end < duration:
+        return None
+    keep = grid.num_clips(decoded_end)
+    return keep if keep < grid.num_clips(duration) else None
 
 
 # --------------------------------------------------------------------------- clip cutting
@@ -376,9 +414,27 @@ def extract_features(path: str | Path, config: ExtractConfig | None = None, *,
 
 def cache_path(path: str | Path, cache_dir: str | Path) -> Path:
     """``cache_dir/<stem>-<hash of the absolute path>.features.npz``: one entry per
-    source file, whatever folder it is in."""
-    p = Path(path).resolve()
-    return Path(cache_dir) / f"{p.stem}-{hashlib.sha256(str(p).encode()).hexdigest()[:12]}{SUFFIX}"
+    source file, whatever folder it is in. The stem is cut to `STEM_BYTES` so that
+    the name fits any file system whatever the length of the video's name."""
+    p = resolved(path)
+    return Path(cache_dir) / f"{short_stem(p.stem)}-{hashlib.sha256(str(p).encode()).hexdigest()[:12]}{SUFFIX}"
+
+
+STEM_BYTES = 60  # of a file name's stem kept in generated names (NAME_MAX is 255 bytes)
+
+
+def short_stem(stem: str, limit: int = STEM_BYTES) -> str:
+    """``stem`` cut to at most ``limit`` UTF-8 bytes (never inside a character)."""
+    return stem.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
+
+
+def resolved(path: str | Path) -> Path:
+    """``Path.resolve()``, or the absolute path when it cannot be resolved (a symbolic
+    link loop raises RuntimeError there); the caller's stat then reports it."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def default_cache_dir() -> Path:
@@ -416,20 +472,24 @@ def discover(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     seen: set[Path] = set()
     for raw in inputs:
         p = Path(raw)
-        if not p.exists():
+        if not os.path.lexists(p):
             raise InputError(f"{p} does not exist; pass video files or folders that contain them")
-        if p.is_dir():
+        mode = stat_input(p).st_mode  # a broken link or link loop named directly: one line
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise InputError(f"{p}: not a regular file ({file_kind(mode)}); pass video files or folders")
+        if stat.S_ISDIR(mode):
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     f = Path(dirpath) / name
                     if name.startswith(".") or f.suffix.lower() not in VIDEO_EXTENSIONS:
                         continue
-                    if f.resolve() not in seen:
-                        seen.add(f.resolve())
+                    # a link loop, pipe or device is kept: its extraction fails alone, with one line
+                    if resolved(f) not in seen:
+                        seen.add(resolved(f))
                         found.append((f, f.relative_to(p)))
-        elif p.resolve() not in seen:
-            seen.add(p.resolve())
+        elif resolved(p) not in seen:
+            seen.add(resolved(p))
             found.append((p, Path(p.name)))
     stems = [rel.with_suffix("") for _, rel in found]
     counts: dict[Path, int] = {}
@@ -442,14 +502,18 @@ def discover(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     out = []
     for (src, _), name in zip(found, names):
         if counts[name] > 1:
-            h = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]
+            h = hashlib.sha256(str(resolved(src)).encode()).hexdigest()[:8]
             name = name.with_name(f"{name.name}.{h}")
         out.append((src, name))
     return out
 
 
 def output_path(out_dir: str | Path, rel: Path) -> Path:
-    return Path(out_dir) / rel.with_name(rel.name + SUFFIX)
+    """``OUT/rel.features.npz``; a name too long for the file system gets a short stem + hash."""
+    name = rel.name + SUFFIX
+    if len(name.encode("utf-8", "surrogateescape")) > 200:
+        name = f"{short_stem(rel.name)}-{hashlib.sha256(str(rel).encode()).hexdigest()[:12]}{SUFFIX}"
+    return Path(out_dir) / rel.with_name(name)
 
 
 @dataclass

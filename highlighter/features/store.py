@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -52,9 +53,16 @@ def fast_hash(path: str | Path, size: int | None = None) -> str:
     """sha256 of (size, first MiB, last MiB): cheap, and catches in-place edits of
     either end and any change of length; the mtime covers edits in the middle."""
     path = Path(path)
-    size = path.stat().st_size if size is None else size
+    # O_NONBLOCK + fstat: a named pipe swapped in after the caller's check must not
+    # block this open for ever (it has no effect on regular files)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise InputError(f"{path}: not a regular file; pass a video file")
+    size = st.st_size if size is None else size
     h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
+    with os.fdopen(fd, "rb") as f:
         h.update(f.read(_MIB))
         if size > _MIB:
             f.seek(max(_MIB, size - _MIB))
@@ -73,7 +81,9 @@ class SourceKey:
 
     @classmethod
     def of(cls, path: str | Path) -> "SourceKey":
-        p = Path(path)
+        from highlighter.io.probe import check_file
+
+        p = check_file(path)  # named pipes, devices, link loops: one line, and never opened
         try:
             st = p.stat()
             digest = fast_hash(p, st.st_size)
@@ -123,7 +133,8 @@ class FeatureFile:
                 if arr.ndim != 2 or arr.shape[0] != self.num_clips:
                     raise ValueError(f"{name} features have shape {arr.shape}, expected ({self.num_clips}, D)")
                 arrays[name] = np.asarray(arr, dtype=np.float32)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        # a short temp name: the final name may already be near the file-name limit
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=path.parent)
         try:
             os.chmod(tmp, default_mode())  # mkstemp makes 0600; outputs get normal permissions
             with os.fdopen(fd, "wb") as f:

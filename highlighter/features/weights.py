@@ -25,6 +25,14 @@ invent a hash.
 Downloads resume from ``FILENAME.part`` with an HTTP ``Range`` request, are
 checked before they are renamed into place (atomic), and a file that fails the
 check is deleted, so the cache never holds a half-written or wrong file.
+
+Beyond checksums, a spec may carry ``check``: the backbone's own loader, run on a
+downloaded or imported file (under its final file name, so the format is chosen as
+at load time) before it enters the cache; a file that does not load strictly into
+the architecture is refused with one line. A cached file that still cannot be read
+later (older caches, disk damage) raises `CachedWeightsUnreadableError`, a
+`WeightsMissingError`, so ``detect`` falls back instead of stopping; ``weights fetch``
+replaces such a file.
 """
 
 from __future__ import annotations
@@ -36,8 +44,10 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
 
@@ -57,6 +67,8 @@ class WeightSpec:
     filename: str
     description: str = ""
     source: str = ""  # project page
+    # the backbone's loader: raises when a file does not map onto the architecture (keys and shapes)
+    check: Callable[[Path], object] | None = field(default=None, compare=False, repr=False)
 
     @property
     def checksum_kind(self) -> str:
@@ -191,6 +203,85 @@ def _stamp_ok(path: Path) -> bool:
         return False
 
 
+class CachedWeightsUnreadableError(WeightsMissingError):
+    """The cached checkpoint exists but cannot be read: as good as missing (detect falls back)."""
+
+    def __init__(self, message: str, notice: str):
+        super().__init__(message)
+        self.notice = notice  # short form for the fallback line
+
+
+def _reason(exc: BaseException, tmp: Path | None = None, shown: str | Path | None = None) -> str:
+    """One line saying why a file failed to load (a temp copy's path shown as the user's file)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if tmp is not None and shown is not None:
+        text = text.replace(str(tmp), str(shown))
+    return text if isinstance(exc, HighlighterError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def unreadable_error(name: str, path: Path, exc: BaseException) -> CachedWeightsUnreadableError:
+    """The error for a cached checkpoint that fails to load: what, which file, the two fixes."""
+    spec = get_weight_spec(name)
+    fix = (f"run `highlighter weights fetch {name}`, or download {spec.url} and run "
+           f"`highlighter weights import {name} /path/to/{spec.filename}`")
+    reason = _reason(exc)
+    short = reason if len(reason) <= 120 else reason[:117] + "..."
+    return CachedWeightsUnreadableError(
+        f"cached weights '{name}' ({path}) are unreadable ({reason}); {fix}",
+        f"cached weights '{name}' ({path}) are unreadable ({short}); fix: `highlighter weights fetch {name}` "
+        f"or `highlighter weights import {name} FILE`")
+
+
+@contextmanager
+def reading_cached(name: str | None, path: Path) -> Iterator[None]:
+    """Turn any failure to load the cached checkpoint ``name`` into CachedWeightsUnreadableError.
+
+    ``name=None`` (a file the user passed, or no cache involved) lets errors through unchanged.
+    """
+    if name is None:
+        yield
+        return
+    try:
+        yield
+    except WeightsMissingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to load a cached file means "unreadable"
+        raise unreadable_error(name, path, exc) from exc
+
+
+def check_loadable(name: str, path: Path, shown: str | Path | None = None) -> None:
+    """Run the spec's loader on ``path``; one-line InputError naming ``shown`` when it does not load."""
+    spec = get_weight_spec(name)
+    if spec.check is None:
+        return
+    shown = shown or path
+    try:
+        spec.check(path)
+    except Exception as exc:  # noqa: BLE001 - whatever the loader raised, the file is not usable
+        reason = _reason(exc, path, shown)
+        reason = reason if str(shown) in reason else f"{shown}: {reason}"
+        raise InputError(f"not a usable '{name}' checkpoint: {reason} (expected {spec.filename} from {spec.url})") from exc
+
+
+def _staged_path(dest: Path) -> Path:
+    """A hidden temp name beside ``dest`` with the same suffix (loaders choose the format by suffix)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _install(name: str, staged: Path, dest: Path, shown: str | Path) -> Path:
+    """Check ``staged`` with the backbone's loader, then rename it onto ``dest``; delete it on failure."""
+    try:
+        check_loadable(name, staged, shown)
+        os.replace(staged, dest)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    _write_stamp(dest)
+    return dest
+
+
 def _missing_message(spec: WeightSpec, why: str) -> str:
     return (
         f"weights '{spec.name}' ({spec.filename}) are not in the cache {weights_dir()} and {why}; "
@@ -212,7 +303,8 @@ def ensure_weights(name: str, download: bool = True, progress: bool = True) -> P
     path = weight_path(name)
     if path.is_file():
         if not _stamp_ok(path):
-            verify(name, path)
+            with reading_cached(name, path):
+                verify(name, path)
             _write_stamp(path)
         return path
     if not download or offline():
@@ -266,9 +358,35 @@ def download_weights(name: str, progress: bool = True) -> Path:
     except HighlighterError:
         part.unlink(missing_ok=True)
         raise
-    os.replace(part, dest)
-    _write_stamp(dest)
-    return dest
+    staged = _staged_path(dest)
+    os.replace(part, staged)
+    try:
+        return _install(name, staged, dest, spec.url)
+    except InputError as exc:  # the server sent something else (an HTML page, another model)
+        raise WeightsMissingError(_missing_message(spec, f"the download is not usable ({exc})")) from exc
+
+
+def fetch_weights(name: str, progress: bool = True) -> Path:
+    """`weights fetch`: the cached file when it loads, else a fresh download that replaces it."""
+    spec = get_weight_spec(name)
+    path = weight_path(name)
+    if not path.is_file():
+        return ensure_weights(name, download=True, progress=progress)
+    try:
+        ensure_weights(name, download=False)
+        with reading_cached(name, path):
+            check_loadable(name, path)
+        return path
+    except CachedWeightsUnreadableError as exc:
+        log.warning("%s; downloading it again", exc.notice)
+        if offline():
+            raise WeightsMissingError(_missing_message(spec, f"the cached copy is unreadable ({_reason(exc.__cause__ or exc)}) "
+                                                              f"and downloads are off")) from exc
+    try:
+        return download_weights(name, progress=progress)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise WeightsMissingError(_missing_message(spec, f"the download failed ({reason})")) from exc
 
 
 def _copy_with_progress(src, out, done: int, total: int | None, label: str, progress: bool) -> None:
@@ -288,7 +406,7 @@ def _copy_with_progress(src, out, done: int, total: int | None, label: str, prog
 
 
 def import_weights(name: str, src: str | Path) -> Path:
-    """Verify a file downloaded elsewhere and copy it atomically into the cache."""
+    """Verify a file downloaded elsewhere (checksum, then the backbone's loader) and copy it atomically into the cache."""
     spec = get_weight_spec(name)
     src = Path(src).expanduser()
     if not src.is_file():
@@ -297,15 +415,14 @@ def import_weights(name: str, src: str | Path) -> Path:
     dest = weight_path(name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() and dest.resolve() == src.resolve():
+        check_loadable(name, dest)
         _write_stamp(dest)
         return dest
-    fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".tmp", dir=dest.parent)
+    staged = _staged_path(dest)
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+        with open(staged, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, _CHUNK)
-        os.replace(tmp, dest)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
         raise
-    _write_stamp(dest)
-    return dest
+    return _install(name, staged, dest, src)

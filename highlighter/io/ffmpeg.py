@@ -11,6 +11,7 @@ has no such fallback, which is why nothing at runtime depends on ffprobe.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -62,6 +63,10 @@ def run_ffmpeg(args: Sequence[str], what: str = "ffmpeg", timeout: float | None 
     proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+        # ffmpeg ends with generic trailers ("Error initializing output stream 0:1 --"); the cause is above them
+        useful = [ln for ln in lines if not ln.startswith(("Error initializing output stream", "Conversion failed",
+                                                           "Could not write header"))]
+        last = re.sub(r"^\[\S+ @ 0x[0-9a-f]+\] ", "", (useful or lines)[-1].strip()) if lines \
+            else f"exit code {proc.returncode}"
         raise FfmpegFailedError(f"{what} failed: {last}")
     return proc

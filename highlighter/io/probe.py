@@ -20,8 +20,10 @@ Conventions (shared with `video.py` and `audio.py`):
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,11 @@ log = logging.getLogger(__name__)
 _NOT_VIDEO_FORMATS = {"tty", "image2", "webp_pipe", "ico", "apng"}
 # Packets inspected to decide constant vs variable frame rate.
 _VFR_PACKETS = 600
+# Measuring where a stream's data ends (`_data_end`): seek this far past the header's
+# end, read at most this many packets, and ignore differences up to this many seconds.
+_FAR_SECONDS = 1e6
+_TAIL_PACKETS = 4000
+_TOLERANCE = 0.25
 
 
 @dataclass
@@ -84,17 +91,39 @@ class MediaInfo:
 def check_file(path: str | os.PathLike) -> Path:
     """Raise one clear `InputError` unless ``path`` is an existing, non-empty regular file."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file; check the path")
-    if p.is_dir():
+    st = stat_input(p)
+    if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{p}: is a directory, not a video file; pass a video file inside it")
-    if not p.is_file():
-        raise InputError(f"{p}: not a regular file; pass a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{p}: not a regular file ({file_kind(st.st_mode)}); pass a video file")
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: permission denied; make the file readable")
-    if p.stat().st_size == 0:
+    if st.st_size == 0:
         raise InputError(f"{p}: file is empty (0 bytes); re-copy or re-export the video")
     return p
+
+
+def stat_input(p: Path) -> os.stat_result:
+    """``os.stat`` (never ``open``: opening a named pipe blocks) with each failure as one `InputError`."""
+    try:
+        return os.stat(p)
+    except FileNotFoundError:
+        if os.path.islink(p):
+            raise InputError(f"{p}: broken symbolic link (its target does not exist); fix or remove the link") from None
+        raise InputError(f"{p}: no such file; check the path") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{p}: symbolic link loop; fix or remove the link") from None
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc}); check the path and permissions") from None
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for error messages."""
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a plain file"
 
 
 _LIBAV_LOG_SET = False
@@ -181,7 +210,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
 
     Decodes the first video frame (catches files that open but do not decode,
     and reads the rotation) and seeks near the end (catches truncated files
-    whose index still claims the full length).
+    whose index still claims the full length). Durations come from where each
+    stream's packets end when the header disagrees (`_data_end`: headers can lie).
     """
     import av
 
@@ -203,8 +233,14 @@ def probe(path: str | os.PathLike) -> MediaInfo:
                     if not (s.disposition & av.stream.Disposition.attached_pic)] if hasattr(av.stream, "Disposition") \
             else list(container.streams.video)
         video = _probe_video(container, vstreams[0], origin, duration, p) if vstreams else None
-        if duration <= 0:
-            duration = max([video.duration if video else 0.0] + [a.duration for a in audio])
+        for a in audio:
+            s = container.streams[a.index]
+            a.duration = trusted_duration(p, "audio", a.start, a.duration, _data_end(container, s, origin, 0.0),
+                                          _TOLERANCE)
+        ends = [video.start + video.duration] if video else []
+        ends += [a.start + a.duration for a in audio]
+        if duration <= 0 or (ends and abs(duration - max(ends)) > _TOLERANCE):
+            duration = max(ends + [0.0])  # the header's total disagrees with the streams' data
         info = MediaInfo(path=str(p), container=container.format.name, duration=duration,
                          size_bytes=p.stat().st_size, video=video, audio=audio, start_time=origin)
     except av.error.FFmpegError as exc:
@@ -266,11 +302,59 @@ def _probe_video(container, s, origin: float, duration: float, p: Path) -> Video
         log.warning("%s: rotation %d° is not a multiple of 90; ignoring it", p, rotation)
         rotation = 0
     _check_tail(container, s, start + vdur, p)
+    vdur = trusted_duration(p, "video", start, vdur, _data_end(container, s, origin, 1.0 / fps if fps > 0 else 0.04),
+                            max(_TOLERANCE, 2.0 / fps if fps > 0 else 0.0))
+    if n and vdur > 0 and not 0 < fps <= 1000:
+        fps = n / vdur
     w, h = int(cc.width), int(cc.height)
     dw, dh = (h, w) if rotation in (90, 270) else (w, h)
     return VideoStreamInfo(codec=cc.name, width=w, height=h, display_width=dw, display_height=dh,
                            fps=fps, vfr=vfr, rotation=rotation, num_frames=n, duration=float(vdur),
                            index=s.index, start=start)
+
+
+def _data_end(container, s, origin: float, fallback_dur: float) -> float | None:
+    """Where the stream's data really ends (s from the container start), from the packets
+    after a seek past the end: the latest pts + duration. None when that cannot be read.
+
+    Headers can lie (a patched or buggy muxer's mvhd/tkhd/mdhd durations); the packet
+    timestamps are what the decoders will produce, so they win. Reads one GOP or so
+    (bounded by `_TAIL_PACKETS`), never decodes.
+    """
+    import av
+
+    if s.time_base is None:
+        return None
+    tb = float(s.time_base)
+    far = (_stream_seconds(s, s.start_time) or 0.0) + (_stream_seconds(s, s.duration) or 0.0) + _FAR_SECONDS
+    end: float | None = None
+    try:
+        container.seek(int(far / tb), stream=s, backward=True, any_frame=False)
+        for k, pkt in enumerate(container.demux(s)):
+            if k >= _TAIL_PACKETS:
+                return None  # no keyframe near the end: too far to read; keep the header
+            if pkt.pts is None or pkt.size == 0:
+                continue
+            t = float(pkt.pts) * tb + (float(pkt.duration) * tb if pkt.duration else fallback_dur)
+            end = t if end is None else max(end, t)
+    except av.error.FFmpegError:
+        pass  # a damaged tail: what was read so far is where the data ends
+    return None if end is None else end - origin
+
+
+def trusted_duration(p: Path, what: str, start: float, header: float, data_end: float | None,
+                     tolerance: float) -> float:
+    """The stream duration to use: the header's, unless the packets end elsewhere (see `_data_end`)."""
+    if data_end is None or data_end <= start:
+        return header
+    measured = data_end - start
+    if header > 0 and abs(measured - header) <= tolerance:
+        return header
+    if header > 0:
+        say = log.warning if measured < header else log.info
+        say("%s: the header says the %s stream lasts %.3f s but its data ends at %.3f s; using %.3f s",
+            p, what, header, data_end, measured)
+    return measured
 
 
 def _check_tail(container, s, end: float, p: Path) -> None:

@@ -49,20 +49,12 @@ from torch import nn
 
 from highlighter.errors import InputError
 from highlighter.methods.base import Detector, TrainReport, register_method
-from highlighter.methods.chd import AttnLayer, check_features, pad_batch
-from highlighter.methods.common import seed_everything
+from highlighter.methods.config import choice
+from highlighter.methods.data import check_features
+from highlighter.methods.layers import AttnLayer, pad_batch
+from highlighter.methods.torch_utils import training_run
 
 PRESETS = {"youtube": (5e-3, 100), "tvsum": (2.5e-3, 20)}
-CHOICES = {
-    "pseudo_labels": ("av", "a", "v"),
-    "modalities": ("av", "a", "v"),
-    "similarity": ("cosine", "pcc"),
-    "fusion": ("bimodal", "early", "late"),
-    "categories": ("pseudo", "real"),
-    "score_mode": ("network", "pseudo"),
-    "reducer": ("umap", "pca"),
-    "preset": tuple(PRESETS),
-}
 
 
 @dataclass
@@ -73,7 +65,7 @@ class AVRConfig:
     audio_dim: int = 2048
     d: int = 128
     dropout: float = 0.1
-    preset: str = "youtube"
+    preset: str = choice(*PRESETS)
     lr: float | None = None
     epochs: int | None = None
     batch_size: int = 8
@@ -83,13 +75,15 @@ class AVRConfig:
     k_max: int = 10
     kmeans_restarts: int = 10
     n_neighbors: int = 15
-    reducer: str = "umap"
-    categories: str = "pseudo"
-    similarity: str = "cosine"
-    pseudo_labels: str = "av"
-    modalities: str = "av"
-    fusion: str = "bimodal"
-    score_mode: str = "network"
+    reducer: str = choice("umap", "pca")
+    categories: str = choice("pseudo", "real")
+    similarity: str = choice("cosine", "pcc")
+    pseudo_labels: str = choice("av", "a", "v")
+    modalities: str = choice("av", "a", "v")
+    fusion: str = choice("bimodal", "early", "late")
+    score_mode: str = choice("network", "pseudo")
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (training)
+    threads: int = 1  # torch intra-op threads while training (determinism)
 
 
 # --- pseudo-highlights (pure numpy) --------------------------------------------------------------
@@ -242,20 +236,21 @@ def bce_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | No
 class AVR(Detector):
     """Unsupervised audio-visual detector trained on recurrence pseudo-highlights."""
 
+    summary = "Islam et al. (2024): unsupervised, audio-visual recurrence pseudo-highlights"
+    config_class = AVRConfig
     supervised = False
 
+    @classmethod
+    def audio_at_inference(cls, config: AVRConfig) -> bool:  # a visual-only ablation needs no audio
+        return config.modalities != "v" or config.score_mode == "pseudo"
+
     @property
-    def uses_audio(self) -> bool:  # a visual-only ablation needs no audio at inference
-        return self.config.modalities != "v" or self.config.score_mode == "pseudo"
+    def uses_audio(self) -> bool:
+        return self.audio_at_inference(self.config)
 
     def __init__(self, **config):
-        self.config = AVRConfig(**config)
-        for key, valid in CHOICES.items():
-            if getattr(self.config, key) not in valid:
-                raise InputError(f"avr: {key} must be one of {', '.join(valid)}, not '{getattr(self.config, key)}'")
-        self.info = {}
         self.cluster: dict[str, torch.Tensor] = {}
-        self._build()
+        super().__init__(**config)
 
     def _build(self) -> None:
         self.net = AVNet(self.config)
@@ -358,7 +353,7 @@ class AVR(Detector):
         at = None if a is None else torch.from_numpy(a)[None]
         return torch.sigmoid(self.net(vt, at))[0].numpy().astype(np.float32)
 
-    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+    def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
         c = self.config
         if len(videos) < 3:
             raise InputError("avr: clustering into pseudo-categories needs at least 3 training videos")
@@ -375,28 +370,30 @@ class AVR(Detector):
         seqs = [self._inputs(v.visual, v.audio) for v in videos]
         cats = self.pseudo_categories(videos, seed)
         targets = self.pseudo_highlights(videos, cats)
-        g = seed_everything(seed)
-        self._build()
-        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         report = TrainReport(method=self.name, seed=seed, epochs=c.epochs, seconds=0.0)
-        self.net.train()
-        for epoch in range(c.epochs):
-            order = torch.randperm(len(seqs), generator=g).tolist()
-            losses = []
-            for i in range(0, len(order), c.batch_size):
-                idx = order[i : i + c.batch_size]
-                v, mask = pad_batch([seqs[j][0] for j in idx]) if seqs[0][0] is not None else (None, None)
-                a, mask = pad_batch([seqs[j][1] for j in idx]) if seqs[0][1] is not None else (None, mask)
-                y, _ = pad_batch([targets[j][:, None] for j in idx])
-                loss = bce_loss(self.net(v, a, mask), y[..., 0], mask)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-            report.losses.append({"epoch": epoch + 1, "bce": float(np.mean(losses)), "total": float(np.mean(losses))})
-            if log:
-                log(f"avr epoch {epoch + 1}/{c.epochs} bce {np.mean(losses):.4f}")
-        self.net.eval()
+        with training_run(seed, c.threads, c.device) as (g, device):
+            self._build()
+            net = self.net.to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+            net.train()
+            for epoch in range(c.epochs):
+                order = torch.randperm(len(seqs), generator=g).tolist()
+                losses = []
+                for i in range(0, len(order), c.batch_size):
+                    idx = order[i : i + c.batch_size]
+                    v, mask = pad_batch([seqs[j][0] for j in idx]) if seqs[0][0] is not None else (None, None)
+                    a, mask = pad_batch([seqs[j][1] for j in idx]) if seqs[0][1] is not None else (None, mask)
+                    y, _ = pad_batch([targets[j][:, None] for j in idx])
+                    v, a, mask, y = (t.to(device) if t is not None else None for t in (v, a, mask, y))
+                    loss = bce_loss(net(v, a, mask), y[..., 0], mask)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    losses.append(float(loss.detach()))
+                report.losses.append({"epoch": epoch + 1, "bce": float(np.mean(losses)), "total": float(np.mean(losses))})
+                if log:
+                    log(f"avr epoch {epoch + 1}/{c.epochs} bce {np.mean(losses):.4f}")
+            self.net = net.to("cpu").eval()
         report.seconds = time.perf_counter() - t0
         return report
 

@@ -5,6 +5,15 @@ more of a highlight). Every detector — RASL, CHD, AVR, HPCL and the training-f
 baselines — implements `Detector`, registers itself with `@register_method`, and
 is built by name with `create_method` (like timm's ``create_model``).
 
+The contract, the same for every detector:
+
+* settings are one dataclass (``config_class``) built by `config.make_config`:
+  unknown keys and bad values are one-line usage errors naming the key;
+* training goes through `Detector.fit`, which applies the one label rule —
+  unsupervised methods never see labels — before the method's own ``_fit``;
+* importing this module (or listing method names) imports no method module and
+  no torch: built-in methods are registered lazily by module path.
+
 Weights are safetensors files whose metadata holds ``method`` (registry name),
 ``config`` (JSON of the method's config dataclass) and ``info`` (JSON: training
 data, feature backbones, seed, command). `load_method` rebuilds a detector from
@@ -18,11 +27,14 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
 from highlighter.errors import InputError, UsageError
+from highlighter.methods.config import make_config
+from highlighter.methods.data import VideoFeatures, without_labels
+from highlighter.registry import lazy_registry
 
 
 @dataclass
@@ -36,24 +48,56 @@ class TrainReport:
     losses: list[dict[str, float]] = field(default_factory=list)
 
 
+@dataclass
+class NoConfig:
+    """The config of a detector without settings."""
+
+
 class Detector(ABC):
     """Score clips of one video from its feature sequences."""
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line for `highlighter methods list`
+    config_class: ClassVar[type] = NoConfig
     supervised: ClassVar[bool] = False  # needs labels to train
     uses_audio: ClassVar[bool] = False  # needs the audio FVS at inference
     trainable: ClassVar[bool] = True
 
-    config: Any  # the method's config dataclass
+    config: Any  # an instance of config_class
     info: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: implement _fit, not fit (fit applies the label rule)")
+
+    def __init__(self, **config: Any) -> None:
+        self.config = make_config(self.config_class, self.name or type(self).__name__, config)
+        self.info = {}
+        self._build()
+
+    def _build(self) -> None:
+        """(Re)create the model from ``self.config``; called at init and before training."""
+
+    @classmethod
+    def audio_at_inference(cls, config: Any) -> bool:
+        """Whether a detector with ``config`` needs the audio FVS to score."""
+        return bool(cls.uses_audio)
 
     @abstractmethod
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
         """(T, Dv) [+ (T, Da)] -> (T,) float scores."""
 
-    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
-        """Train on a list of `highlighter.eval.datasets.VideoFeatures`."""
-        raise UsageError(f"method '{self.name}' is training-free; nothing to train")
+    def fit(self, videos: Sequence[VideoFeatures], seed: int = 0,
+            log: Callable[[str], None] | None = None) -> TrainReport:
+        """Train on ``videos``; an unsupervised method gets them without labels (the one rule)."""
+        if not self.trainable:
+            raise UsageError(f"method '{self.name}' is training-free; nothing to train")
+        videos = list(videos) if self.supervised else [without_labels(v) for v in videos]
+        return self._fit(videos, seed, log)
+
+    def _fit(self, videos: list[VideoFeatures], seed: int, log: Callable[[str], None] | None) -> TrainReport:
+        raise UsageError(f"method '{self.name}' has no training procedure")
 
     # --- persistence -------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -68,6 +112,8 @@ class Detector(ABC):
         import torch
         from safetensors.torch import save_file
 
+        from highlighter.atomic import default_mode
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().to(torch.float16).contiguous() if v.is_floating_point() else v.contiguous()
@@ -77,8 +123,6 @@ class Detector(ABC):
             "config": json.dumps(asdict(self.config) if self.config is not None else {}),
             "info": json.dumps(self.info or {}),
         }
-        from highlighter.atomic import default_mode
-
         tmp = path.with_name(path.name + ".part")
         save_file(tensors, str(tmp), metadata=meta)
         os.chmod(tmp, default_mode())  # safetensors creates 0600; give the usual umask-based mode
@@ -86,7 +130,37 @@ class Detector(ABC):
         return path
 
 
-_REGISTRY: dict[str, type[Detector]] = {}
+class NetStateMixin:
+    """Persistence for detectors whose weights are exactly one torch module, ``self.net``.
+
+    Put it before `Detector` in the bases; weights are stored fp16 and loaded back as fp32.
+    """
+
+    net: Any  # torch.nn.Module
+
+    def state_dict(self) -> dict:
+        return dict(self.net.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict({k: v.float() for k, v in state.items()})
+        self.net.eval()
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+# Built-in methods: name -> the module that registers it (imported on first use).
+BUILTIN_METHODS = {
+    "avr": "highlighter.methods.avr",
+    "chd": "highlighter.methods.chd",
+    "feature-norm": "highlighter.methods.baselines",
+    "hpcl": "highlighter.methods.hpcl",
+    "random": "highlighter.methods.baselines",
+    "rasl": "highlighter.methods.rasl",
+}
+
+METHODS = lazy_registry("method", BUILTIN_METHODS)
+
+DEFAULT_METHOD = "rasl"  # the detector `detect`/`trim` use unless told otherwise
 
 
 def register_method(name: str):
@@ -94,42 +168,19 @@ def register_method(name: str):
 
     def deco(cls: type[Detector]) -> type[Detector]:
         cls.name = name
-        _REGISTRY[name] = cls
-        return cls
+        return METHODS.register(name, cls)
 
     return deco
 
 
-# Built-in methods register themselves on import (keep sorted).
-BUILTIN_MODULES = (
-    "highlighter.methods.avr",
-    "highlighter.methods.baselines",
-    "highlighter.methods.chd",
-    "highlighter.methods.hpcl",
-    "highlighter.methods.rasl",
-)
-
-
-def load_builtin_methods() -> None:
-    import importlib
-
-    for mod in BUILTIN_MODULES:
-        importlib.import_module(mod)
-
-
-_ensure_loaded = load_builtin_methods
-
-
 def available_methods() -> list[str]:
-    _ensure_loaded()
-    return sorted(_REGISTRY)
+    """Registered method names, sorted (imports no method module)."""
+    return METHODS.names()
 
 
 def method_class(name: str) -> type[Detector]:
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        raise UsageError(f"unknown method '{name}'; valid methods: {', '.join(available_methods())}")
-    return _REGISTRY[name]
+    """The detector class of ``name``; an unknown name is a usage error listing the valid ones."""
+    return METHODS.get(name)
 
 
 def create_method(name: str, **config: Any) -> Detector:
@@ -138,21 +189,22 @@ def create_method(name: str, **config: Any) -> Detector:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
+    """``method``, ``config`` and ``info`` of a weights file, without loading its tensors."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: weights file not found")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
+        return {
+            "method": meta.get("method", ""),
+            "config": json.loads(meta.get("config", "{}")),
+            "info": json.loads(meta.get("info", "{}")),
+        }
     except Exception as exc:  # safetensors raises several types for bad files
         raise InputError(f"{path}: not a safetensors weights file ({exc})") from None
-    return {
-        "method": meta.get("method", ""),
-        "config": json.loads(meta.get("config", "{}")),
-        "info": json.loads(meta.get("info", "{}")),
-    }
 
 
 def load_method(path: str | Path, name: str | None = None) -> Detector:
@@ -163,7 +215,12 @@ def load_method(path: str | Path, name: str | None = None) -> Detector:
     method = name or meta["method"]
     if name and meta["method"] and meta["method"] != name:
         raise InputError(f"{path}: weights are for method '{meta['method']}', not '{name}'")
-    det = create_method(method, **meta["config"])
+    cls = method_class(method)
+    try:
+        det = cls(**meta["config"])
+    except UsageError as exc:
+        raise InputError(f"{path}: the stored config does not fit this version ({exc}); "
+                         "retrain or use weights made by this version") from None
     det.info = meta["info"]
     det.load_state_dict(load_file(str(path)))
     return det

@@ -38,11 +38,9 @@ class RandomDetector(Detector):
     in, and different videos get independent draws.
     """
 
+    summary = "seeded uniform scores: the chance level of each metric"
+    config_class = RandomConfig
     trainable = False
-
-    def __init__(self, seed: int = 0) -> None:
-        self.config = RandomConfig(seed=int(seed))
-        self.info = {}
 
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
         visual = _check_visual(visual)
@@ -51,20 +49,12 @@ class RandomDetector(Detector):
         return rng.random(visual.shape[0]).astype(np.float32)
 
 
-@dataclass
-class FeatureNormConfig:
-    pass
-
-
 @register_method("feature-norm")
 class FeatureNormDetector(Detector):
     """Score = L2 norm of the clip's visual feature vector."""
 
+    summary = "L2 norm of each clip's visual feature: training-free, works in any feature space"
     trainable = False
-
-    def __init__(self) -> None:
-        self.config = FeatureNormConfig()
-        self.info = {}
 
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
         visual = _check_visual(visual)

@@ -24,7 +24,6 @@ Choices where the paper is silent or ambiguous (each a config field where it mat
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -35,71 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.errors import InputError
-from highlighter.methods.base import Detector, TrainReport, register_method
-from highlighter.methods.common import NetStateMixin, seed_everything
-
-
-# --- shared pieces (also used by AVR, by the same group of authors) -------------------------
-
-
-def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T, D) zero-padded float tensor and (B, T) bool mask of real clips."""
-    t = max(s.shape[0] for s in seqs)
-    x = torch.zeros(len(seqs), t, seqs[0].shape[1])
-    mask = torch.zeros(len(seqs), t, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        x[i, : s.shape[0]] = torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32))
-        mask[i, : s.shape[0]] = True
-    return x, mask
-
-
-def check_features(x: np.ndarray | None, dim: int, what: str, method: str) -> np.ndarray:
-    """A (T, dim) float32 array, or one clear error naming what is wrong."""
-    if x is None:
-        raise InputError(f"{method}: needs {what} features but none were given; extract them with an {what} backbone")
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != dim or x.shape[0] == 0:
-        raise InputError(
-            f"{method}: {what} features have shape {tuple(x.shape)}, expected (T>0, {dim}); "
-            "use features from the backbone the weights were trained on"
-        )
-    return x
-
-
-class AttnLayer(nn.Module):
-    """CHD's generic attention layer (Sec. 3.1, Fig. 3): X queries Y.
-
-    dropout(X), dropout(Y) -> q, k, v -> softmax over keys -> dropout(z_hat)
-    -> [+X] -> LayerNorm -> FF [+] -> LayerNorm. Residuals only when ``residual``.
-    """
-
-    def __init__(self, d: int, p: float, scale: float | None = None, residual: bool = True):
-        super().__init__()
-        self.wq = nn.Linear(d, d, bias=False)
-        self.wk = nn.Linear(d, d, bias=False)
-        self.wv = nn.Linear(d, d, bias=False)
-        self.drop_in = nn.Dropout(p)
-        self.drop_out = nn.Dropout(p)
-        self.ln1 = nn.LayerNorm(d)
-        self.ff = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
-        self.ln2 = nn.LayerNorm(d)
-        self.scale = 1.0 / math.sqrt(d) if scale is None else scale
-        self.residual = residual
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None):
-        """x (B, K, d), y (B, L, d), key_mask (B, L) True = real -> alpha (B, K, L), z (B, K, d)."""
-        x = self.drop_in(x)
-        y = self.drop_in(y)
-        logits = torch.einsum("bkd,bld->bkl", self.wq(x), self.wk(y)) * self.scale
-        if key_mask is not None:
-            logits = logits.masked_fill(~key_mask[:, None, :], float("-inf"))
-        alpha = logits.softmax(dim=-1)
-        z = self.drop_out(alpha @ self.wv(y))
-        if self.residual:
-            z = z + x
-        z = self.ln1(z)
-        z = self.ln2(z + self.ff(z) if self.residual else self.ff(z))
-        return alpha, z
+from highlighter.methods.base import Detector, NetStateMixin, TrainReport, register_method
+from highlighter.methods.config import choice
+from highlighter.methods.data import check_features
+from highlighter.methods.layers import AttnLayer, pad_batch
+from highlighter.methods.torch_utils import training_run
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -150,22 +89,19 @@ class CHDConfig:
     lr: float = 1e-5
     epochs: int = 10
     attn_scale: float | None = None  # None = 1/sqrt(d)
-    query: str = "attended"  # "attended" (eq. 7) | "input" (mean of projected inputs)
+    query: str = choice("attended", "input")  # "attended" (eq. 7) | "input" (mean of projected inputs)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (training)
+    threads: int = 1  # torch intra-op threads while training (determinism)
 
 
 @register_method("chd")
 class CHD(NetStateMixin, Detector):
     """Unsupervised, visual only; the selector's attention weights are the scores."""
 
+    summary = "Badamdorj et al. (CVPR 2022): unsupervised contrastive video embedding, attention = scores"
+    config_class = CHDConfig
     supervised = False
     uses_audio = False
-
-    def __init__(self, **config):
-        self.config = CHDConfig(**config)
-        if self.config.query not in ("attended", "input"):
-            raise InputError(f"chd: query must be 'attended' or 'input', not '{self.config.query}'")
-        self.info = {}
-        self._build()
 
     def _build(self) -> None:
         c = self.config
@@ -186,7 +122,7 @@ class CHD(NetStateMixin, Detector):
         _, h2 = self.net(x, mask)
         return simcse_loss(h1, h2, self.config.tau)
 
-    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+    def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
         c = self.config
         if len(videos) < 2:
             raise InputError("chd: contrastive training needs at least 2 videos")
@@ -194,30 +130,30 @@ class CHD(NetStateMixin, Detector):
         if len(dims) != 1:
             raise InputError(f"chd: training videos have mixed visual feature sizes {sorted(dims)}")
         c.visual_dim = dims.pop()
-        g = seed_everything(seed)
-        self._build()
-        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         report = TrainReport(method=self.name, seed=seed, epochs=c.epochs, seconds=0.0)
         t0 = time.perf_counter()
-        self.net.train()
-        for epoch in range(c.epochs):
-            order = torch.randperm(len(videos), generator=g).tolist()
-            losses = []
-            for i in range(0, len(order), c.batch_size):
-                idx = order[i : i + c.batch_size]
-                if len(idx) < 2:  # a lone video has no negatives
-                    continue
-                x, mask = pad_batch([videos[j].visual for j in idx])
-                loss = self.contrastive_step(x, mask)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-            mean = float(np.mean(losses))
-            report.losses.append({"epoch": epoch + 1, "contrastive": mean, "total": mean})
-            if log:
-                log(f"chd epoch {epoch + 1}/{c.epochs} loss {mean:.4f}")
-        self.net.eval()
+        with training_run(seed, c.threads, c.device) as (g, device):
+            self._build()
+            net = self.net.to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+            net.train()
+            for epoch in range(c.epochs):
+                order = torch.randperm(len(videos), generator=g).tolist()
+                losses = []
+                for i in range(0, len(order), c.batch_size):
+                    idx = order[i : i + c.batch_size]
+                    if len(idx) < 2:  # a lone video has no negatives
+                        continue
+                    x, mask = pad_batch([videos[j].visual for j in idx])
+                    loss = self.contrastive_step(x.to(device), mask.to(device))
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    losses.append(float(loss.detach()))
+                mean = float(np.mean(losses))
+                report.losses.append({"epoch": epoch + 1, "contrastive": mean, "total": mean})
+                if log:
+                    log(f"chd epoch {epoch + 1}/{c.epochs} loss {mean:.4f}")
+            self.net = net.to("cpu").eval()
         report.seconds = time.perf_counter() - t0
         return report
-

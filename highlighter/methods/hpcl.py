@@ -68,12 +68,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.errors import InputError
-from highlighter.methods import common
-from highlighter.methods.common import NetStateMixin
-from highlighter.methods.base import Detector, TrainReport, register_method
+from highlighter.methods.base import Detector, NetStateMixin, TrainReport, register_method
+from highlighter.methods.config import BadValue, choice
+from highlighter.methods.data import check_features
+from highlighter.methods.torch_utils import training_run
+from highlighter.methods.windows import score_by_windows
 
 VARIANTS = ("co-av", "cr-av", "av", "v", "a")
 GLOBAL_INITS = ("mean", "random", "none")
+HEADS = {"co-av": ("co", "visual", "audio"), "cr-av": ("co", "visual", "audio"), "av": ("visual",),
+         "v": ("visual",), "a": ("audio",)}  # the score heads each variant has
 
 
 @dataclass
@@ -88,8 +92,8 @@ class HPCLConfig:
     heads: int = 8
     layers: int = 2
     dropout: float = 0.5
-    variant: str = "co-av"  # Table 3: co-av (ours) | cr-av | av | v | a
-    global_init: str = "mean"  # Table 5: mean | random | none
+    variant: str = choice(*VARIANTS)  # Table 3: co-av (ours) | cr-av | av | v | a
+    global_init: str = choice(*GLOBAL_INITS)  # Table 5: mean | random | none
     pos_encoding: bool = False
     w_ce: float = 1.0  # lambda_1
     w_hpcl: float = 0.3  # lambda_2; 0 = Table 4 "CE" baseline
@@ -105,8 +109,18 @@ class HPCLConfig:
     batch_size: int = 8
     samples_per_video: int = 1  # per epoch; 0 = round(clips / seq_len), covering each video once
     infer_window: int = 0  # 0 = whole video
-    device: str = "auto"
-    threads: int = 1
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (training)
+    threads: int = 1  # torch intra-op threads while training (determinism)
+
+    def check(self) -> None:
+        if self.d_k % self.heads:
+            raise BadValue("d_k", f"a multiple of heads ({self.heads})")
+        if self.d_v % self.heads:
+            raise BadValue("d_v", f"a multiple of heads ({self.heads})")
+        w = dict(zip(("co", "visual", "audio"), self.head_weights))
+        if sum(w[h] for h in HEADS[self.variant]) <= 0:
+            raise BadValue("head_weights", f"(co, visual, audio) weights whose {'+'.join(HEADS[self.variant])} "
+                                           f"sum is > 0 for variant {self.variant}")
 
 
 # --- labels and sampling --------------------------------------------------------------------
@@ -219,12 +233,10 @@ def rank_loss(emb: torch.Tensor, pairs: list[np.ndarray], margin: float = 0.7) -
 
 
 class MultiHead(nn.Module):
-    """Multi-head dot-product attention with separate query/key/value widths."""
+    """Multi-head dot-product attention with separate query/key/value widths (d_k, d_v divisible by heads: see HPCLConfig.check)."""
 
     def __init__(self, d_q: int, d_kv: int, d_k: int, d_v: int, heads: int, dropout: float):
         super().__init__()
-        if d_k % heads or d_v % heads:
-            raise InputError(f"hpcl: d_k={d_k} and d_v={d_v} must be divisible by heads={heads}")
         self.wq = nn.Linear(d_q, d_k)
         self.wk = nn.Linear(d_kv, d_k)
         self.wv = nn.Linear(d_kv, d_v)
@@ -386,22 +398,13 @@ class HPCLNet(nn.Module):
 class HPCL(NetStateMixin, Detector):
     """Supervised audio-visual detector; score = weighted sum of the heads' probabilities."""
 
+    summary = "Li et al. (2022): supervised audio-visual, hard-pairs guided contrastive learning"
+    config_class = HPCLConfig
     supervised = True
     uses_audio = True
 
-    def __init__(self, **config):
-        if "head_weights" in config:
-            config["head_weights"] = tuple(float(w) for w in config["head_weights"])
-        self.config = HPCLConfig(**config)
-        c = self.config
-        if c.variant not in VARIANTS:
-            raise InputError(f"hpcl: variant must be one of {', '.join(VARIANTS)}, not '{c.variant}'")
-        if c.global_init not in GLOBAL_INITS:
-            raise InputError(f"hpcl: global_init must be one of {', '.join(GLOBAL_INITS)}, not '{c.global_init}'")
-        if len(c.head_weights) != 3:
-            raise InputError("hpcl: head_weights needs 3 numbers (co, visual, audio)")
-        self.info = {}
-        self.net = HPCLNet(c)
+    def _build(self) -> None:
+        self.net = HPCLNet(self.config)
         self.net.eval()
 
     # inference --------------------------------------------------------------------------
@@ -410,9 +413,7 @@ class HPCL(NetStateMixin, Detector):
 
     def _combine(self, logits: dict[str, torch.Tensor]) -> torch.Tensor:
         w = dict(zip(("co", "visual", "audio"), self.config.head_weights))
-        total = sum(w[k] for k in logits)
-        if total <= 0:
-            raise InputError("hpcl: head_weights of the variant's heads sum to 0")
+        total = sum(w[k] for k in logits)  # > 0: HPCLConfig.check
         return sum(w[k] * torch.sigmoid(z) for k, z in logits.items()) / total
 
     @torch.no_grad()
@@ -423,8 +424,6 @@ class HPCL(NetStateMixin, Detector):
         return self._combine(logits).numpy()
 
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
-        from highlighter.methods.chd import check_features
-
         c = self.config
         v = check_features(visual, c.visual_dim, "visual", "hpcl")
         a = check_features(audio, c.audio_dim, "audio", "hpcl") if self._needs_audio() else None
@@ -440,10 +439,10 @@ class HPCL(NetStateMixin, Detector):
         def fn(x: np.ndarray) -> np.ndarray:
             return self._score_batch(x[..., :dv], None if a is None else x[..., dv:])
 
-        return common.score_by_windows(fn, seq, c.infer_window, normalize="none")
+        return score_by_windows(fn, seq, c.infer_window, normalize="none")
 
     # training ---------------------------------------------------------------------------
-    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+    def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
         c = self.config
         if not videos:
             raise InputError("hpcl: no training videos")
@@ -475,10 +474,9 @@ class HPCL(NetStateMixin, Detector):
             log(f"hpcl: skipped {skipped} single-class videos")
         report = TrainReport(method=self.name, seed=seed, epochs=c.epochs, seconds=0.0)
         t0 = time.perf_counter()
-        with common.deterministic(seed, c.threads):
+        with training_run(seed, c.threads, c.device) as (_, device):
             rng = np.random.default_rng(seed)
-            self.net = HPCLNet(c)
-            device = common.select_device(c.device)
+            self._build()
             net = self.net.to(device)
             opt = torch.optim.Adam(net.parameters(), lr=c.lr)
             per_video = [c.samples_per_video if c.samples_per_video > 0 else max(1, int(round(y.shape[0] / c.seq_len)))

@@ -60,14 +60,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 
-from highlighter.errors import InputError, UsageError
-from highlighter.methods import common
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from highlighter.errors import InputError
 from highlighter.methods.base import Detector, TrainReport, register_method
+from highlighter.methods.config import BadValue, choice
+from highlighter.methods.torch_utils import iter_batches, training_run
+from highlighter.methods.windows import gather_windows, make_windows, score_by_windows
+from highlighter.scores import NORMALIZE_MODES
 
 
 @dataclass
@@ -87,9 +94,9 @@ class RASLConfig:
     lr: float = 1e-3  # RMSprop
     batch_size: int = 8
     epochs: int = 4
-    score_activation: str = "sigmoid"  # sigmoid | none: applied to s in training (scores rank by s's logit)
-    normalize: str = "minmax"  # per-video score normalisation: minmax | zscore | none
-    device: str = "auto"  # auto | cpu | cuda
+    score_activation: str = choice("sigmoid", "none")  # applied to s in training (scores rank by s's logit)
+    normalize: str = choice(*NORMALIZE_MODES)  # per-video score normalisation: minmax | zscore | none
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 1  # torch intra-op threads while training (determinism)
     # Table III ablations (all True = the full method)
     use_rasl: bool = True  # k-point contrastive loss L_r ("w/o RASL": k = 0, no L_r)
@@ -99,105 +106,95 @@ class RASLConfig:
     use_visual: bool = True  # visual branch ("w/o vision" = False)
     use_audio: bool = True  # audio branch + SCL ("w/o audio" = False)
 
-    def __post_init__(self) -> None:
-        self.channels = tuple(int(c) for c in self.channels)
-        if len(self.channels) != 3:
-            raise UsageError(f"rasl: channels needs 3 values (one per conv layer), got {list(self.channels)}")
+    def check(self) -> None:
         if self.window < 1:
-            raise UsageError(f"rasl: window must be >= 1 clip, got {self.window}")
+            raise BadValue("window", ">= 1 clip")
         if self.use_rasl and (self.k < 1 or 2 * self.k > self.window):
-            raise UsageError(f"rasl: k must be in 1..window/2 (= {self.window // 2}), got {self.k}")
+            raise BadValue("k", f"1..window/2 (= {self.window // 2})")
         if not (0.0 <= self.mask_ratio < 1.0):
-            raise UsageError(f"rasl: mask_ratio must be in [0, 1), got {self.mask_ratio}")
+            raise BadValue("mask_ratio", "[0, 1)")
         if not (self.use_visual or self.use_audio):
-            raise UsageError("rasl: use_visual and use_audio cannot both be false")
-        if self.score_activation not in ("none", "sigmoid"):
-            raise UsageError(f"rasl: score_activation must be none or sigmoid, got {self.score_activation}")
+            raise BadValue("use_audio", "true when use_visual is false (a model needs one branch)")
         if self.kernel_t < 1 or self.kernel_t % 2 == 0:
-            raise UsageError(f"rasl: kernel_t must be odd and >= 1, got {self.kernel_t}")
+            raise BadValue("kernel_t", "an odd number >= 1")
 
 
-def _build_modules():
-    """Torch modules, defined lazily so importing the registry does not import torch."""
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
+class SelfAttention(nn.Module):
+    """Eqs. 1-2: ρ̄ = ρ + softmax(ρW_Q (ρW_K)^T / sqrt(d)) ρW_V W_O."""
 
-    class SelfAttention(nn.Module):
-        """Eqs. 1-2: ρ̄ = ρ + softmax(ρW_Q (ρW_K)^T / sqrt(d)) ρW_V W_O."""
+    def __init__(self, d: int):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.scale = 1.0 / math.sqrt(d)
 
-        def __init__(self, d: int):
-            super().__init__()
-            self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
-            self.scale = 1.0 / math.sqrt(d)
+    def forward(self, x):
+        att = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2) * self.scale, dim=-1)
+        return x + self.o(att @ self.v(x))
 
-        def forward(self, x):
-            att = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2) * self.scale, dim=-1)
-            return x + self.o(att @ self.v(x))
 
-    class Branch(nn.Module):
-        """SA -> encoder -> RASL (ψ, weighted sum) -> decoder, for one modality."""
+class Branch(nn.Module):
+    """SA -> encoder -> RASL (ψ, weighted sum) -> decoder, for one modality."""
 
-        def __init__(self, cfg: RASLConfig, d: int):
-            super().__init__()
-            self.d = d
-            self.dp = -(-d // 8) * 8  # feature axis padded to a multiple of 8
-            kt, pt = cfg.kernel_t, cfg.kernel_t // 2
-            c1, c2, c3 = cfg.channels
-            self.sa = SelfAttention(d) if cfg.use_sa else None
+    def __init__(self, cfg: RASLConfig, d: int):
+        super().__init__()
+        self.d = d
+        self.dp = -(-d // 8) * 8  # feature axis padded to a multiple of 8
+        kt, pt = cfg.kernel_t, cfg.kernel_t // 2
+        c1, c2, c3 = cfg.channels
+        self.sa = SelfAttention(d) if cfg.use_sa else None
 
-            def conv(i, o):
-                return nn.Conv2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
+        def conv(i, o):
+            return nn.Conv2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
 
-            def deconv(i, o):
-                return nn.ConvTranspose2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
+        def deconv(i, o):
+            return nn.ConvTranspose2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
 
-            self.enc = nn.Sequential(conv(1, c1), nn.ReLU(), conv(c1, c2), nn.ReLU(), conv(c2, c3), nn.ReLU())
-            self.psi = nn.Conv2d(c3, cfg.psi_channels, (1, 3), padding=(0, 1))
-            self.wsum = nn.Linear(cfg.psi_channels * self.dp // 8, 1, bias=False)
-            self.dec = nn.Sequential(deconv(c3, c2), nn.ReLU(), deconv(c2, c1), nn.ReLU(), deconv(c1, 1), nn.ReLU())
-            self.sigmoid = cfg.score_activation == "sigmoid"
+        self.enc = nn.Sequential(conv(1, c1), nn.ReLU(), conv(c1, c2), nn.ReLU(), conv(c2, c3), nn.ReLU())
+        self.psi = nn.Conv2d(c3, cfg.psi_channels, (1, 3), padding=(0, 1))
+        self.wsum = nn.Linear(cfg.psi_channels * self.dp // 8, 1, bias=False)
+        self.dec = nn.Sequential(deconv(c3, c2), nn.ReLU(), deconv(c2, c1), nn.ReLU(), deconv(c1, 1), nn.ReLU())
+        self.sigmoid = cfg.score_activation == "sigmoid"
 
-        def forward(self, rho):
-            """(B, N, d) -> dict(r (B,N,c3*dp/8), z (B,N,cψ*dp/8), s and its pre-activation logit (B,N), recon (B,N,d))."""
-            x = self.sa(rho) if self.sa is not None else rho
-            if self.dp != self.d:
-                x = F.pad(x, (0, self.dp - self.d))
-            r = self.enc(x.unsqueeze(1))  # (B, c3, N, dp/8)
-            z = self.psi(r)  # (B, cψ, N, dp/8)
-            b, _, n, _ = z.shape
-            z_flat = z.permute(0, 2, 1, 3).reshape(b, n, -1)
-            logit = self.wsum(z_flat).squeeze(-1)  # (B, N)
-            s = torch.sigmoid(logit) if self.sigmoid else logit
-            recon = self.dec(s[:, None, :, None] * r).squeeze(1)[..., : self.d]
-            r_flat = r.permute(0, 2, 1, 3).reshape(b, n, -1)
-            return {"r": r_flat, "z": z_flat, "s": s, "logit": logit, "recon": recon}
+    def forward(self, rho):
+        """(B, N, d) -> dict(r (B,N,c3*dp/8), z (B,N,cψ*dp/8), s and its pre-activation logit (B,N), recon (B,N,d))."""
+        x = self.sa(rho) if self.sa is not None else rho
+        if self.dp != self.d:
+            x = F.pad(x, (0, self.dp - self.d))
+        r = self.enc(x.unsqueeze(1))  # (B, c3, N, dp/8)
+        z = self.psi(r)  # (B, cψ, N, dp/8)
+        b, _, n, _ = z.shape
+        z_flat = z.permute(0, 2, 1, 3).reshape(b, n, -1)
+        logit = self.wsum(z_flat).squeeze(-1)  # (B, N)
+        s = torch.sigmoid(logit) if self.sigmoid else logit
+        recon = self.dec(s[:, None, :, None] * r).squeeze(1)[..., : self.d]
+        r_flat = r.permute(0, 2, 1, 3).reshape(b, n, -1)
+        return {"r": r_flat, "z": z_flat, "s": s, "logit": logit, "recon": recon}
 
-    class KPoint(nn.Module):
-        """Eq. 8: per-rank projections Ŵ_i, W̌_i and the k-point contrastive loss."""
 
-        def __init__(self, k: int, zdim: int, proj: int, contrast: bool):
-            super().__init__()
-            self.k, self.contrast = k, contrast
-            self.top = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
-            self.bot = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
-            self.proj = proj
+class KPoint(nn.Module):
+    """Eq. 8: per-rank projections Ŵ_i, W̌_i and the k-point contrastive loss."""
 
-        def forward(self, s, z):
-            return kpoint_loss(s, z, self.k, self.top if self.contrast else None, self.bot, self.proj)
+    def __init__(self, k: int, zdim: int, proj: int, contrast: bool):
+        super().__init__()
+        self.k, self.contrast = k, contrast
+        self.top = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
+        self.bot = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
+        self.proj = proj
 
-    class RASLNet(nn.Module):
-        def __init__(self, cfg: RASLConfig):
-            super().__init__()
-            d = cfg.visual_dim
-            self.visual = Branch(cfg, d) if cfg.use_visual else None
-            self.audio = Branch(cfg, d) if cfg.use_audio else None
-            zdim = cfg.psi_channels * (-(-d // 8) * 8) // 8
-            self.kp_v = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_visual else None
-            self.kp_a = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_audio else None
-            self.temperature = nn.Parameter(torch.tensor(float(cfg.temperature_init)))
+    def forward(self, s, z):
+        return kpoint_loss(s, z, self.k, self.top if self.contrast else None, self.bot, self.proj)
 
-    return RASLNet
+
+class RASLNet(nn.Module):
+    def __init__(self, cfg: RASLConfig):
+        super().__init__()
+        d = cfg.visual_dim
+        self.visual = Branch(cfg, d) if cfg.use_visual else None
+        self.audio = Branch(cfg, d) if cfg.use_audio else None
+        zdim = cfg.psi_channels * (-(-d // 8) * 8) // 8
+        self.kp_v = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_visual else None
+        self.kp_a = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_audio else None
+        self.temperature = nn.Parameter(torch.tensor(float(cfg.temperature_init)))
 
 
 def l1_recon(target, recon):
@@ -212,9 +209,6 @@ def kpoint_loss(s, z, k: int, top_proj=None, bot_proj=None, proj_dim: int = 0):
     each is projected by its own matrix, layer-normalised, and compared by cosine.
     ``top_proj=None`` drops the contrast: η = mean of the top-k s (Fig. 6 ablation).
     """
-    import torch
-    import torch.nn.functional as F
-
     top = torch.topk(s, k, dim=1, largest=True).indices.flip(1)  # ascending s
     bot = torch.topk(s, k, dim=1, largest=False).indices  # ascending s
     s_top = torch.gather(s, 1, top)  # (B, k)
@@ -237,9 +231,6 @@ def scl_loss(ra, rv, log_scale, source=None):
     ``ra``, ``rv``: (M, C) paired rows. ``source`` (M,) ids the clip each row came
     from; rows repeating the same clip are removed from each other's negatives.
     """
-    import torch
-    import torch.nn.functional as F
-
     a, v = F.normalize(ra, dim=-1), F.normalize(rv, dim=-1)
     logits = log_scale.clamp(max=math.log(100.0)).exp() * (a @ v.T)
     if source is not None:
@@ -252,8 +243,6 @@ def scl_loss(ra, rv, log_scale, source=None):
 
 def resample_dim(x, d: int):
     """Linear interpolation along the feature axis: (..., Da) -> (..., d)."""
-    import torch.nn.functional as F
-
     if x.shape[-1] == d:
         return x
     shape = x.shape[:-1]
@@ -265,26 +254,16 @@ def resample_dim(x, d: int):
 class RASL(Detector):
     """RASL detector; scores from the visual branch only (audio is for pretraining)."""
 
+    summary = "Li, Sun, Xiao (IEEE TMM): unsupervised, modality-transferable (audio only to pretrain)"
+    config_class = RASLConfig
     supervised = False
     uses_audio = False
     trainable = True
 
-    def __init__(self, **config):
-        valid = {f.name for f in fields(RASLConfig)}
-        unknown = sorted(set(config) - valid)
-        if unknown:
-            raise UsageError(f"rasl: unknown config key(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
-        self.config = RASLConfig(**config)
-        self.info = {}
-        self._build()
-
     def _build(self) -> None:
-        import torch
-
-        self.net = _build_modules()(self.config)
+        self.net = RASLNet(self.config)
         self.device = "cpu"
         self.net.eval()
-        self._torch = torch
 
     @property
     def score_branch(self) -> str:
@@ -314,9 +293,8 @@ class RASL(Detector):
         total = sum(parts.values())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
-    def fit(self, videos: list, seed: int = 0, log: Callable[[str], None] | None = None) -> TrainReport:
+    def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
         """Pretrain without labels on the videos' visual (+ audio) features."""
-        torch = self._torch
         cfg = self.config
         if not videos:
             raise InputError("rasl: no training videos; check --data and --split")
@@ -336,15 +314,14 @@ class RASL(Detector):
             cfg.audio_dim = da.pop()
         cfg.visual_dim = dv.pop()
         t0 = time.perf_counter()
-        with common.deterministic(seed, cfg.threads) as gen:
+        with training_run(seed, cfg.threads, cfg.device) as (gen, device):
             self._build()  # fresh weights from the seed, sized to the data
-            device = common.select_device(cfg.device)
             net = self.net.to(device)
             self.device = device
             opt = torch.optim.RMSprop(net.parameters(), lr=cfg.lr)
             vis = [v.visual.astype(np.float32) for v in videos]
             aud = [v.audio.astype(np.float32) for v in videos] if cfg.use_audio else None
-            windows = common.make_windows([len(x) for x in vis], cfg.window)
+            windows = make_windows([len(x) for x in vis], cfg.window)
             offsets = np.cumsum([0] + [len(x) for x in vis])
             n_mask = int(round(cfg.mask_ratio * cfg.window))
             losses: list[dict[str, float]] = []
@@ -352,12 +329,12 @@ class RASL(Detector):
                 net.train()
                 sums: dict[str, float] = {}
                 nb = 0
-                for bidx in common.iter_batches(len(windows), cfg.batch_size, gen):
+                for bidx in iter_batches(len(windows), cfg.batch_size, gen):
                     wins = [windows[i] for i in bidx]
-                    rho_v = torch.from_numpy(common.gather_windows(vis, wins)).to(device)
+                    rho_v = torch.from_numpy(gather_windows(vis, wins)).to(device)
                     rho_a = None
                     if aud is not None:
-                        rho_a = resample_dim(torch.from_numpy(common.gather_windows(aud, wins)), cfg.visual_dim).to(device)
+                        rho_a = resample_dim(torch.from_numpy(gather_windows(aud, wins)), cfg.visual_dim).to(device)
                     mask = torch.ones(len(wins), cfg.window)
                     for j in range(len(wins)):
                         mask[j, torch.randperm(cfg.window, generator=gen)[:n_mask]] = 0.0
@@ -381,7 +358,6 @@ class RASL(Detector):
 
     # --- inference ------------------------------------------------------------------------
     def _window_scores(self, windows: np.ndarray) -> np.ndarray:
-        torch = self._torch
         branch = getattr(self.net, self.score_branch)
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
         if self.score_branch == "audio":
@@ -403,8 +379,8 @@ class RASL(Detector):
                 f"rasl: features have shape {tuple(seq.shape)} but the model expects (clips, {want}); "
                 "extract features with the backbone the weights were trained on"
             )
-        with self._torch.inference_mode():
-            return common.score_by_windows(self._window_scores, seq, cfg.window, normalize=cfg.normalize)
+        with torch.inference_mode():
+            return score_by_windows(self._window_scores, seq, cfg.window, normalize=cfg.normalize)
 
     # --- persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict:

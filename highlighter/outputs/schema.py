@@ -1,14 +1,18 @@
 """The detect result: typed dataclasses <-> the versioned JSON of ``result.schema.json``.
 
 The schema file is the documentation of the JSON; `DetectResult.to_dict` writes exactly
-that shape (tests validate it with ``jsonschema``). `load_result` reads it back for
-``trim --from`` with a hand-written check of what trim needs, so ``jsonschema`` stays a
-test-only dependency.
+that shape (tests validate it with ``jsonschema``). `DetectResult.from_dict` (and so
+``trim --from``) checks a document against the same file with `schema_problem`, a small
+reader of the JSON Schema keywords that file uses, so ``jsonschema`` stays a test-only
+dependency; `content_problem` then checks what the schema cannot say (time order,
+end > start, a usable selection). Every message names the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from highlighter import __version__
-from highlighter.errors import InputError
-from highlighter.outputs.segments import Segment, SelectConfig
+from highlighter.errors import InputError, UsageError
+from highlighter.outputs.segments import Segment, SelectConfig, parse_top
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
@@ -26,6 +30,102 @@ SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
 
 def load_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":  # JSON has no NaN/Infinity, though Python's json module reads them
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, {"object": dict, "array": list, "string": str, "boolean": bool,
+                              "null": type(None)}[kind])
+
+
+def schema_problem(value: Any, schema: dict[str, Any], where: str = "") -> str | None:
+    """The first way ``value`` breaks ``schema`` (or None), for the keywords result.schema.json uses.
+
+    Recursion follows the schema's depth, not the document's, so deep nesting cannot overflow it.
+    """
+    name = where or "the document"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} is {value}, not a finite number"
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not any(_type_ok(value, k) for k in kinds):
+            return f"{name} must be {' or '.join(kinds)}, not {_show(value)}"
+    if "const" in schema and (value != schema["const"] or type(value) is not type(schema["const"])):
+        return f"{name} must be {_show(schema['const'])}, not {_show(value)}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            return f"{name} must be >= {schema['minimum']}, not {_show(value)}"
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            return f"{name} must be > {schema['exclusiveMinimum']}, not {_show(value)}"
+        if "maximum" in schema and value > schema["maximum"]:
+            return f"{name} must be <= {schema['maximum']}, not {_show(value)}"
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        return f"{name} does not match {schema['pattern']}: {_show(value)}"
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                return f"{name} has no '{key}'"
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties", True)
+        for key, item in value.items():
+            sub = props.get(key, extra)
+            if sub is False:
+                return f"{name} has an unknown field {_show(key)}"
+            if isinstance(sub, dict):
+                problem = schema_problem(item, sub, f"{where}.{key}" if where else key)
+                if problem:
+                    return problem
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for k, item in enumerate(value):
+            problem = schema_problem(item, schema["items"], f"{name}[{k}]")
+            if problem:
+                return problem
+    return None
+
+
+def content_problem(d: dict[str, Any]) -> str | None:
+    """What a schema-valid document can still get wrong for trim: order, end > start, selection."""
+    duration = d["video"]["duration"]
+    prev = -math.inf
+    for k, c in enumerate(d["clips"]):
+        if c["start"] <= prev or c["end"] <= c["start"]:
+            return f"clips[{k}] ({c['start']}-{c['end']} s) is out of time order or has end <= start"
+        prev = c["start"]
+    for k, g in enumerate(d["segments"]):
+        if g["end"] <= g["start"]:
+            kind = "zero-length" if g["end"] == g["start"] else "reversed"
+            return f"segments[{k}] is {kind} ({g['start']}-{g['end']} s)"
+        if g["end"] > duration + 0.5:
+            return f"segments[{k}] ends at {g['end']} s, after the end of the video it describes ({duration} s)"
+    sel = d["selection"]
+    try:
+        parse_top(sel["top"])
+    except UsageError:
+        return f"selection.top is {_show(sel['top'])}, not a count like 5 or a share like \"10%\""
+    if sel["top"] is None and sel["threshold"] is None:
+        return "selection has neither top nor threshold"
+    if sel["max_length"] is not None and sel["max_length"] < sel["min_length"]:
+        return "selection.max_length is below selection.min_length"
+    return None
+
+
+def validate_result(d: Any, source: str = "<result>") -> None:
+    """Raise one InputError naming ``source`` when ``d`` is not a usable detect result."""
+    if isinstance(d, dict) and isinstance(d.get("schema_version"), str) and d["schema_version"] != SCHEMA_VERSION:
+        raise InputError(f"{source}: result schema {d['schema_version']} is not supported "
+                         f"(this highlighter reads {SCHEMA_VERSION}); re-run highlighter detect")
+    problem = schema_problem(d, load_schema()) or content_problem(d)
+    if problem:
+        raise InputError(f"{source}: not a highlighter detect result ({problem}); "
+                         "pass the .json written by highlighter detect on this video")
 
 
 @dataclass
@@ -102,11 +202,9 @@ class DetectResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<result>") -> "DetectResult":
+        """Read a document after `validate_result` (every problem names ``source``)."""
+        validate_result(d, source)
         try:
-            major = str(d["schema_version"]).split(".")[0]
-            if major != SCHEMA_VERSION.split(".")[0]:
-                raise InputError(f"{source}: result schema {d['schema_version']} is not supported "
-                                 f"(this highlighter reads {SCHEMA_VERSION}); re-run highlighter detect")
             v, m, clips = d["video"], d["method"], d["clips"]
             w = m.get("weights")
             return cls(
@@ -124,9 +222,7 @@ class DetectResult:
                 timings=dict(d.get("timings", {})), notes=list(d.get("notes", [])),
                 created=d.get("created", ""),
             )
-        except InputError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, UsageError) as exc:
             raise InputError(f"{source}: not a highlighter detect result ({type(exc).__name__}: {exc}); "
                              "pass the .json written by highlighter detect") from None
 
@@ -137,7 +233,12 @@ def load_result(path: str | Path) -> DetectResult:
     if not path.is_file():
         raise InputError(f"{path}: result file not found; run highlighter detect first")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON (nested too deeply); "
+                         "pass the .json written by highlighter detect") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); pass the .json written by highlighter detect") from None
     if not isinstance(data, dict):

@@ -341,3 +341,34 @@ def _window(s: np.ndarray, e: np.ndarray, seconds: float) -> int:
     clip_len = float(np.median(e - s)) or 1.0
     w = max(1, int(round(seconds / clip_len)))
     return w if w % 2 else w + 1
+
+
+def check_segment_bounds(segments: list[Segment], where: str) -> None:
+    """Refuse NaN/inf, reversed and zero-length segments: no cut can be made of them (``where`` names the source)."""
+    for k, g in enumerate(segments):
+        if not (math.isfinite(g.start) and math.isfinite(g.end)):
+            raise InputError(f"{where}: segment {k + 1} has a start or end that is not a number "
+                             f"({g.start}-{g.end}); re-run highlighter detect")
+        if g.end <= g.start:
+            kind = "zero-length" if g.end == g.start else "reversed"
+            raise InputError(f"{where}: segment {k + 1} is {kind} ({g.start:.3f}-{g.end:.3f} s); "
+                             "a segment needs end > start; re-run highlighter detect")
+
+
+def merge_overlaps(segments: list[Segment]) -> list[Segment]:
+    """Merge segments that overlap, so no stretch of video is cut twice.
+
+    Touching segments (one ends where the next starts) stay apart. A merged segment keeps
+    the best score and rank of its parts; ranks are then renumbered 1..n in rank order.
+    Returned in time order; `select_segments` output comes back unchanged.
+    """
+    merged: list[list] = []  # [start, end, score, rank]
+    for g in sorted(segments, key=lambda g: (g.start, g.end)):
+        if merged and g.start < merged[-1][1] - 1e-6:
+            m = merged[-1]
+            m[1], m[2], m[3] = max(m[1], g.end), max(m[2], g.score), min(m[3], g.rank)
+        else:
+            merged.append([g.start, g.end, g.score, g.rank])
+    by_rank = sorted(merged, key=lambda m: (m[3], m[0]))
+    out = [Segment(start=m[0], end=m[1], score=m[2], rank=r) for r, m in enumerate(by_rank, start=1)]
+    return sorted(out, key=lambda g: g.start)

@@ -15,8 +15,19 @@ Two ways to cut:
   the keyframe at or before its start (so it may begin up to one GOP early) into a
   temporary Matroska file, then the concat demuxer joins them without re-encoding.
 
+More than `MAX_INPUTS` segments are re-encoded in passes: each group of up to
+`MAX_INPUTS` becomes a lossless intermediate (x264 ``-qp 0`` + float PCM in Matroska,
+so nothing is lost and no AAC priming creeps in), and the intermediates are joined the
+same way (concat, or the same cross-fade, which composes). Each ffmpeg run thus has a
+bounded argv, a bounded number of open files and decoders, whatever the segment count.
+
+Pictures are scaled to even sizes (at least 2x2) before 4:2:0 encoding, which cannot
+hold odd sizes. The container comes from the output suffix (`CONTAINERS`): H.264 + AAC
+for .mp4/.m4v/.mov/.mkv, VP9 + Opus for .webm; anything else is refused up front.
+
 Outputs are written to a hidden temp file in the destination folder and renamed;
-the input is never overwritten and an existing output needs ``force``.
+the input is never overwritten and an existing output needs ``force``. A failed ffmpeg
+run is reported with the real output name, never the temp file's.
 """
 
 from __future__ import annotations
@@ -30,9 +41,18 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from highlighter.errors import InputError, UsageError
-from highlighter.outputs.segments import Segment
+from highlighter.outputs.segments import Segment, check_segment_bounds, merge_overlaps
 
 Order = Literal["time", "score"]
+
+MAX_INPUTS = 32  # ffmpeg inputs (segments) per re-encode pass
+# Output suffix -> (video codec, audio codec) used when TrimConfig leaves them unset.
+CONTAINERS = {".mp4": ("libx264", "aac"), ".m4v": ("libx264", "aac"), ".mov": ("libx264", "aac"),
+              ".mkv": ("libx264", "aac"), ".webm": ("libvpx-vp9", "libopus")}
+# 4:2:0 needs even sizes: round down to even, at least 2 (quoted: the commas are not filter separators).
+EVEN_SIZE = "scale='max(2,trunc(iw/2)*2)':'max(2,trunc(ih/2)*2)'"
+# Intermediates of multi-pass reels: lossless, quick to write and read back.
+LOSSLESS_ARGS = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p"]
 
 
 @dataclass
@@ -42,10 +62,10 @@ class TrimConfig:
     split: bool = False  # one file per segment instead of one reel
     crossfade: float = 0.0  # seconds of video+audio cross-fade between segments (re-encode only)
     force: bool = False  # overwrite existing outputs
-    video_codec: str = "libx264"
-    crf: int = 18
+    video_codec: str | None = None  # None: the container's (see CONTAINERS)
+    crf: int = 18  # x264 quality (VP9 for .webm uses its own scale, crf 30)
     preset: str = "veryfast"
-    audio_codec: str = "aac"
+    audio_codec: str | None = None  # None: the container's
     audio_bitrate: str = "192k"
 
     def __post_init__(self) -> None:
@@ -81,11 +101,20 @@ def split_paths(output: Path, n: int) -> list[Path]:
     return [output.with_name(f"{output.stem}-{k:0{width}d}{output.suffix}") for k in range(1, n + 1)]
 
 
+def check_container(out: Path) -> None:
+    """Refuse an output suffix that is not a video container we know how to fill."""
+    if out.suffix == "":
+        raise UsageError(f"{out}: give the output a file extension (.mp4, .mkv, .mov)")
+    if out.suffix.lower() not in CONTAINERS:
+        raise UsageError(f"{out}: ffmpeg cannot write a video reel into this container ({out.suffix}); "
+                         "use .mp4, .mov, .mkv or .webm")
+
+
 def check_outputs(video: Path, outputs: list[Path], force: bool) -> None:
+    """Refuse, before any work, outputs ffmpeg cannot write or that would clobber something."""
     vres = video.resolve()
     for out in outputs:
-        if out.suffix == "":
-            raise UsageError(f"{out}: give the output a file extension (.mp4, .mkv, .mov)")
+        check_container(out)
         if out.resolve() == vres:
             raise InputError(f"{out}: refusing to overwrite the input video; choose another -o")
         if out.exists() and not force:
@@ -95,22 +124,57 @@ def check_outputs(video: Path, outputs: list[Path], force: bool) -> None:
 
 
 def _tmp_like(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix}", dir=out.parent)
-    os.close(fd)
     from highlighter.atomic import default_mode
 
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix}", dir=out.parent)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write there ({exc.strerror}); choose another -o") from None
+    os.close(fd)
     os.chmod(tmp, default_mode())
     return Path(tmp)
 
 
+def _work_dir(output: Path) -> tempfile.TemporaryDirectory:
+    """A hidden scratch folder beside ``output`` (same disk as the result), removed on exit or error."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=".highlighter-trim-", dir=output.parent)
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write there ({exc.strerror}); choose another -o") from None
+
+
 def _encode_args(cfg: TrimConfig, has_audio: bool, suffix: str) -> list[str]:
-    args = ["-c:v", cfg.video_codec, "-preset", cfg.preset, "-crf", str(cfg.crf), "-pix_fmt", "yuv420p"]
+    vcodec, acodec = CONTAINERS.get(suffix.lower(), CONTAINERS[".mkv"])
+    vcodec, acodec = cfg.video_codec or vcodec, cfg.audio_codec or acodec
+    if vcodec == "libvpx-vp9":  # realtime speed; -b:v 0 makes -crf a constant-quality target
+        args = ["-c:v", vcodec, "-crf", "30", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8",
+                "-row-mt", "1", "-pix_fmt", "yuv420p"]
+    else:
+        args = ["-c:v", vcodec, "-preset", cfg.preset, "-crf", str(cfg.crf), "-pix_fmt", "yuv420p"]
     if has_audio:
-        args += ["-c:a", cfg.audio_codec, "-b:a", cfg.audio_bitrate]
+        args += ["-c:a", acodec, "-b:a", cfg.audio_bitrate]
     if suffix.lower() in (".mp4", ".mov", ".m4v"):
         args += ["-movflags", "+faststart"]
     return args
+
+
+def _run(args: list[str], what: str, tmp: Path, out: Path, copy: bool = False) -> None:
+    """run_ffmpeg, but a failure names ``out`` (not the hidden temp file) and says what to try."""
+    from highlighter.io.ffmpeg import FfmpegFailedError, run_ffmpeg
+
+    try:
+        run_ffmpeg(args, what=what)
+    except FfmpegFailedError as exc:
+        msg = str(exc).replace(str(tmp), str(out))
+        low = msg.lower()
+        if any(k in low for k in ("not currently supported in container", "are supported for", "not supported in",
+                                  "could not find tag", "unsupported codec")):
+            hint = ("; drop --copy to re-encode, or write .mkv" if copy
+                    else "; write .mp4, .mov or .mkv instead")
+            raise FfmpegFailedError(f"{out}: this container cannot hold the streams ({msg}){hint}") from None
+        raise FfmpegFailedError(f"{out}: {msg}") from None
 
 
 def _seg_input(video: Path, g: Segment) -> list[str]:
@@ -123,7 +187,7 @@ def _reel_filter(n: int, has_audio: bool, crossfade: float, durations: list[floa
         vf = "setpts=PTS-STARTPTS"
         if crossfade > 0 and fps is not None:
             vf = f"settb=AVTB,fps={fps.numerator}/{fps.denominator},setpts=PTS-STARTPTS"
-        parts.append(f"[{k}:v:0]{vf},format=yuv420p[v{k}]")
+        parts.append(f"[{k}:v:0]{vf},{EVEN_SIZE},format=yuv420p[v{k}]")
         if has_audio:
             parts.append(f"[{k}:a:0]asetpts=PTS-STARTPTS[a{k}]")
     if n == 1:
@@ -148,15 +212,19 @@ def _reel_filter(n: int, has_audio: bool, crossfade: float, durations: list[floa
 def trim(video: str | Path, segments: list[Segment], output: str | Path, config: TrimConfig | None = None,
          log: Callable[[str], None] | None = None) -> TrimResult:
     """Cut ``segments`` out of ``video`` into ``output`` (one reel, or numbered files with ``split``)."""
-    from highlighter.io.ffmpeg import run_ffmpeg
     from highlighter.io.probe import probe_video
 
     cfg = config or TrimConfig()
     video, output = Path(video), Path(output)
+    say = log or (lambda _m: None)
     info = probe_video(video)  # InputError for missing / corrupt / no video
-    segs = [g for g in order_segments(segments, cfg.order) if g.duration > 0]
-    if not segs:
+    if not segments:
         raise InputError(f"{video}: no segment to cut; lower --threshold or raise --top")
+    check_segment_bounds(segments, f"{video}")
+    merged = merge_overlaps(segments)
+    if len(merged) < len(segments):
+        say(f"merged overlapping segments so nothing is cut twice ({len(segments)} -> {len(merged)} segments)")
+    segs = order_segments(merged, cfg.order)
     for g in segs:
         if g.start < 0 or g.end > info.duration + 0.5:
             raise InputError(f"{video}: segment {g.start:.2f}-{g.end:.2f}s lies outside the video "
@@ -172,61 +240,93 @@ def trim(video: str | Path, segments: list[Segment], output: str | Path, config:
     fps = Fraction(info.video.fps).limit_denominator(1001) if info.video and info.video.fps else None
     t0 = time.perf_counter()
     mode = "copy" if cfg.copy else "re-encode"
-    say = log or (lambda _m: None)
 
     if cfg.split:
         for k, (g, out) in enumerate(zip(segs, outputs), start=1):
             say(f"cutting segment {k}/{len(segs)} -> {out}")
+            maps = ["-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else [])]
+            if cfg.copy:
+                args = [*_seg_input(video, g), *maps, "-c", "copy", "-avoid_negative_ts", "make_zero"]
+            else:
+                args = [*_seg_input(video, g), *maps, "-vf", f"{EVEN_SIZE},format=yuv420p",
+                        *_encode_args(cfg, has_audio, out.suffix)]
             tmp = _tmp_like(out)
             try:
-                if cfg.copy:
-                    args = [*_seg_input(video, g), "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
-                            "-c", "copy", "-avoid_negative_ts", "make_zero"]
-                else:
-                    args = [*_seg_input(video, g), "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
-                            *_encode_args(cfg, has_audio, out.suffix)]
-                run_ffmpeg(["-y", *args, str(tmp)], what=f"cutting {video} {g.start:.2f}-{g.end:.2f}s")
+                _run(["-y", *args, str(tmp)], f"cutting {video} {g.start:.2f}-{g.end:.2f}s", tmp, out, cfg.copy)
                 os.replace(tmp, out)
             finally:
                 tmp.unlink(missing_ok=True)
     elif cfg.copy:
         _copy_reel(video, segs, output, has_audio, say)
     else:
-        tmp = _tmp_like(output)
-        try:
-            inputs = [a for g in segs for a in _seg_input(video, g)]
-            graph = _reel_filter(len(segs), has_audio, cfg.crossfade, [g.duration for g in segs], fps)
-            maps = ["-map", "[vout]"] + (["-map", "[aout]"] if has_audio else [])
-            say(f"cutting {len(segs)} segment(s) of {video} -> {output} (re-encode)")
-            run_ffmpeg(["-y", *inputs, "-filter_complex", graph, *maps,
-                        *_encode_args(cfg, has_audio, output.suffix), str(tmp)], what=f"cutting {video}")
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
+        say(f"cutting {len(segs)} segment(s) of {video} -> {output} (re-encode)")
+        _encode_reel(video, segs, output, cfg, has_audio, fps, say)
     fades = cfg.crossfade * (len(segs) - 1) if (cfg.crossfade > 0 and not cfg.split) else 0.0
     return TrimResult(outputs=outputs, segments=segs, expected_duration=sum(g.duration for g in segs) - fades,
                       seconds=time.perf_counter() - t0, mode=mode)
 
 
-def _copy_reel(video: Path, segs: list[Segment], output: Path, has_audio: bool, say: Callable[[str], None]) -> None:
-    from highlighter.io.ffmpeg import run_ffmpeg
+def _join_pass(inputs: list[tuple[list[str], float]], out_args: list[str], target: Path, output: Path,
+               cfg: TrimConfig, has_audio: bool, fps: Fraction | None, what: str, tmp: Path) -> None:
+    """One ffmpeg run joining ``inputs`` (input args, seconds) with concat or the cross-fade chain."""
+    graph = _reel_filter(len(inputs), has_audio, cfg.crossfade, [d for _a, d in inputs], fps)
+    maps = ["-map", "[vout]"] + (["-map", "[aout]"] if has_audio else [])
+    args = [a for ins, _d in inputs for a in ins]
+    _run(["-y", *args, "-filter_complex", graph, *maps, *out_args, str(target)], what, tmp, output)
 
+
+def _encode_reel(video: Path, segs: list[Segment], output: Path, cfg: TrimConfig, has_audio: bool,
+                 fps: Fraction | None, say: Callable[[str], None]) -> None:
+    """Re-encode the reel in as many passes as `MAX_INPUTS` needs (one for most reels)."""
+    from contextlib import nullcontext
+
+    from highlighter.io.probe import probe
+
+    items = [(_seg_input(video, g), g.duration) for g in segs]
+    lossless = [*LOSSLESS_ARGS, *(["-c:a", "pcm_f32le"] if has_audio else [])]
+    with (_work_dir(output) if len(items) > MAX_INPUTS else nullcontext()) as work:
+        level = 0
+        while len(items) > MAX_INPUTS:
+            level += 1
+            groups = [items[i:i + MAX_INPUTS] for i in range(0, len(items), MAX_INPUTS)]
+            say(f"pass {level}: joining {len(items)} pieces into {len(groups)} lossless intermediates")
+            done = []
+            for k, group in enumerate(groups):
+                part = Path(work) / f"pass{level}-{k:05d}.mkv"
+                _join_pass(group, lossless, part, output, cfg, has_audio, fps, f"cutting {video}", part)
+                # cross-fade offsets need each piece's real length (frame rounding adds up)
+                done.append((["-i", str(part)], probe(part).duration if cfg.crossfade > 0 else 0.0))
+            for ins, _d in items:  # the previous pass's intermediates are no longer needed
+                if ins[:1] == ["-i"]:
+                    Path(ins[1]).unlink(missing_ok=True)
+            items = done
+        tmp = _tmp_like(output)
+        try:
+            _join_pass(items, _encode_args(cfg, has_audio, output.suffix), tmp, output, cfg, has_audio, fps,
+                       f"cutting {video}", tmp)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _copy_reel(video: Path, segs: list[Segment], output: Path, has_audio: bool, say: Callable[[str], None]) -> None:
     say(f"cutting {len(segs)} segment(s) of {video} -> {output} (stream copy, keyframe-aligned)")
-    with tempfile.TemporaryDirectory(prefix=".highlighter-trim-", dir=output.parent if output.parent.exists() else None) as td:
+    with _work_dir(output) as td:
         parts = []
         for k, g in enumerate(segs):
             part = Path(td) / f"part{k:04d}.mkv"
-            run_ffmpeg(["-y", *_seg_input(video, g), "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
-                        "-c", "copy", "-avoid_negative_ts", "make_zero", str(part)],
-                       what=f"cutting {video} {g.start:.2f}-{g.end:.2f}s")
+            _run(["-y", *_seg_input(video, g), "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
+                  "-c", "copy", "-avoid_negative_ts", "make_zero", str(part)],
+                 f"cutting {video} {g.start:.2f}-{g.end:.2f}s", part, output, copy=True)
             parts.append(part)
         listing = Path(td) / "list.txt"
-        listing.write_text("".join(f"file '{p.as_posix()}'\n" for p in parts))
+        quoted = (p.as_posix().replace("'", "'\\''") for p in parts)  # concat-list quoting of '
+        listing.write_text("".join(f"file '{q}'\n" for q in quoted))
         tmp = _tmp_like(output)
         try:
-            run_ffmpeg(["-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
-                        *(["-movflags", "+faststart"] if output.suffix.lower() in (".mp4", ".mov", ".m4v") else []),
-                        str(tmp)], what=f"joining segments of {video}")
+            _run(["-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
+                  *(["-movflags", "+faststart"] if output.suffix.lower() in (".mp4", ".mov", ".m4v") else []),
+                  str(tmp)], f"joining segments of {video}", tmp, output, copy=True)
             os.replace(tmp, output)
         finally:
             tmp.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ from highlighter.errors import InputError
 from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint, load_strict
 from highlighter.features.audio.mel import MOCKINGJAY_SR, mockingjay_features
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.weights import WeightSpec, ensure_weights, register_weights
+from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
 
 S3PRL_URL = "https://www.dropbox.com/s/zwsfa6w2iy2cc68/states-500000.ckpt?dl=0"
 
@@ -65,6 +65,7 @@ WEIGHTS = register_weights(WeightSpec(
     filename="mockingjay_logMelLinearLarge_T_AdamW_b32_500k_360hr_drop1.ckpt",
     description="s3prl mockingjay_origin: 80-d log-mel input, LibriSpeech 360 h, 500k steps",
     source="https://github.com/s3prl/s3prl (upstream/mockingjay/hubconf.py)",
+    check=lambda path: load_mockingjay_checkpoint(path),  # `weights import`: must build and load strictly
 ))
 
 # s3prl pretrain/mockingjay/config_model_large.yaml (the origin checkpoint's model)
@@ -280,7 +281,8 @@ class Mockingjay(Backbone):
         self.load_report: LoadReport | None = None
         if weights_path is not None or pretrained:
             path = Path(weights_path) if weights_path is not None else ensure_weights(WEIGHTS.name)
-            self.model, self.load_report = load_mockingjay_checkpoint(path)
+            with reading_cached(None if weights_path is not None else WEIGHTS.name, path):
+                self.model, self.load_report = load_mockingjay_checkpoint(path)
             self.pretrained = True
         else:
             self.model = MockingjayTransformer(DEFAULT_CONFIG["transformer"], input_dim_of(DEFAULT_CONFIG))

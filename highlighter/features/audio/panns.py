@@ -35,7 +35,7 @@ from highlighter.errors import InputError
 from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint, load_strict
 from highlighter.features.audio.mel import dft_conv_weights, hann_periodic, mel_filterbank_slaney
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.weights import WeightSpec, ensure_weights, register_weights
+from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
 
 SAMPLE_RATE = 32000
 WINDOW = 1024
@@ -54,6 +54,7 @@ WEIGHTS = register_weights(WeightSpec(
     filename="Cnn14_mAP=0.431.pth",
     description="PANN CNN14 trained on AudioSet (mAP 0.431), 32 kHz; dict {'model': state_dict}",
     source="https://zenodo.org/record/3987831",
+    check=lambda path: load_cnn14_checkpoint(Cnn14(), path),  # `weights import`: must map onto CNN14
 ))
 
 
@@ -182,7 +183,8 @@ class PannsCnn14(Backbone):
         self.load_report: LoadReport | None = None
         if weights_path is not None or pretrained:
             path = Path(weights_path) if weights_path is not None else ensure_weights(WEIGHTS.name)
-            self.load_report = load_cnn14_checkpoint(self.model, path)
+            with reading_cached(None if weights_path is not None else WEIGHTS.name, path):
+                self.load_report = load_cnn14_checkpoint(self.model, path)
             self.pretrained = True
         self.model.eval().to(device)
 

@@ -31,7 +31,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
             sd = load_file(str(path), device="cpu")
         else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            from highlighter.features.audio._ckpt import torch_load_safe  # never runs code from the file
+
+            sd = torch_load_safe(path)
     except Exception as exc:  # corrupt / truncated / not a checkpoint
         raise InputError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}".split("\n")[0]) from exc
     for key in ("state_dict", "model"):
@@ -129,7 +131,10 @@ class TorchVisualBackbone:
         path = self.resolve_weights()  # first: a missing checkpoint fails before the net is built
         torch_model = self.build()
         if path is not None:
-            self.load_weights(torch_model, path)
+            from highlighter.features.weights import reading_cached  # a broken cached file reads as missing
+
+            with reading_cached(self.spec.weights if self.weights_path is None else None, path):
+                self.load_weights(torch_model, path)
             self.pretrained = True
         self.model = torch_model.eval().to(self.device)
 

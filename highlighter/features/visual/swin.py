@@ -38,6 +38,7 @@ WEIGHTS = register_weights(WeightSpec(
     filename="swin_base_patch4_window7_224.ms_in22k_ft_in1k.safetensors",
     description="timm swin_base_patch4_window7_224.ms_in22k_ft_in1k (safetensors, timm key layout)",
     source="https://huggingface.co/timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k",
+    check=lambda path: SwinBackbone(weights_path=path),  # `weights import`: must load strictly into Swin-B
 ))
 
 
