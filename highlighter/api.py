@@ -22,6 +22,7 @@ actually used (``method.fallback``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,47 @@ class DetectConfig:
     use_cache: bool = True
     device: str = "auto"
     fallback: bool = True  # allow `offline_fallback` when weights are missing
+
+    def __post_init__(self) -> None:
+        """Every check that needs no model, so a typo fails in a second, not after loading (no torch import
+        unless a backbone is named)."""
+        from highlighter.methods.base import available_methods, method_class
+
+        if not isinstance(self.select, SelectConfig):
+            raise UsageError(f"select must be a SelectConfig, got {type(self.select).__name__}")
+        if self.method not in available_methods():
+            method_class(self.method)  # the registry's one-line usage error, listing the valid names
+        if self.backbone != "auto":
+            parse_backbone(self.backbone)
+        check_device(self.device)
+        if self.weights is not None:
+            check_weights_file(self.weights)
+
+
+def check_device(spec: str) -> str:
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` by syntax alone (whether CUDA is there needs torch: later)."""
+    from highlighter.features.device import DEVICES
+
+    s = str(spec).strip().lower()
+    if s in DEVICES or (s.startswith("cuda:") and s[5:].isdigit()):
+        return s
+    raise UsageError(f"--device {spec!r}: unknown device; use {', '.join(DEVICES)} or cuda:N")
+
+
+def check_weights_file(path: str | Path) -> Path:
+    """A ``--weights`` path that is a readable file (its contents are checked when loaded)."""
+    p = Path(path)
+    try:
+        is_file, is_dir = p.is_file(), p.is_dir()
+    except OSError as exc:  # name too long, ...
+        raise InputError(f"--weights {p}: {exc.strerror or exc}; pass a .safetensors file") from None
+    if is_dir:
+        raise InputError(f"--weights {p}: is a folder; pass a .safetensors file")
+    if not is_file:
+        raise InputError(f"--weights {p}: no such file; pass a .safetensors file (see `highlighter train`)")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"--weights {p}: permission denied; make the file readable")
+    return p
 
 
 @dataclass
@@ -297,6 +339,10 @@ def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str
             oc = VideoOutcome(src, "done", result, outputs, seconds=time.perf_counter() - t)
         except HighlighterError as exc:
             oc = VideoOutcome(src, "failed", message=str(exc), seconds=time.perf_counter() - t)
+        except OSError as exc:  # e.g. an output folder that became unwritable: say which file and why
+            where = f" ({exc.filename})" if exc.filename else ""
+            oc = VideoOutcome(src, "failed", message=f"{src}: {exc.strerror or exc}{where}",
+                              seconds=time.perf_counter() - t)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
             oc = VideoOutcome(src, "failed", message=f"{src}: {type(exc).__name__}: {exc}",
                               seconds=time.perf_counter() - t)

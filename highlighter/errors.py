@@ -31,3 +31,12 @@ class UsageError(HighlighterError):
     """Options that do not fit together (exit code 2, like Typer's own usage errors)."""
 
     exit_code = 2
+
+
+class Interrupted(HighlighterError):
+    """Ctrl-C (SIGINT): the CLI says so in one line and exits 130, the shell's code for it."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)

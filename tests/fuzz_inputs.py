@@ -97,9 +97,9 @@ def build_media(d: Path) -> None:
     _write(d / "ftyp-noise.mp4", data[:32] + _rng_bytes(32 * 1024, 1))
     # Matroska magic, then noise
     _write(d / "ebml-noise.mkv", bytes.fromhex("1a45dfa3") + _rng_bytes(16 * 1024, 2))
-    # the index (moov) box renamed: the data is there, nothing says where
-    i = data.rfind(b"moov")
-    _write(d / "no-moov.mp4", data[:i] + b"free" + data[i + 4:])
+    # the index (moov box) zeroed: the data is there, nothing says where (ffmpeg finds a renamed one)
+    i = data.rfind(b"moov") - 4
+    _write(d / "no-moov.mp4", data[:i] + bytes(len(data) - i))
     # index first, then half the media data gone (probe sees 2 s, decoding runs out)
     fs = d / "faststart.mp4"
     media._run(["-i", str(good), "-c", "copy", "-movflags", "+faststart", str(fs)])
@@ -150,10 +150,9 @@ def build_fifos(d: Path) -> None:
         os.mkfifo(d / name)
     (d / "dir").mkdir()
     os.mkfifo(d / "dir" / "inside.mp4")
-    ds = make_dataset(d / "ds")
-    vf = ds / "video_features" / "yo0_rgb.npy"
-    vf.unlink()
-    os.mkfifo(vf)
+    splits = make_dataset(d / "ds") / "splits.json"  # a required file: a feature pipe would just be skipped
+    splits.unlink()
+    os.mkfifo(splits)
 
 
 # ----------------------------------------------------------------------------- trim --from JSON
@@ -176,7 +175,6 @@ def from_variants(valid: dict) -> dict[str, bytes | str]:
         "not-json": "{ this is not json",
         "empty": "",
         "binary": bytes(range(256)) * 4,
-        "utf16": json.dumps(valid).encode("utf-16"),
         "array": "[]",
         "null": "null",
         "string": '"hello"',
@@ -353,7 +351,8 @@ def build_datasets(d: Path, markers: Path) -> dict[str, tuple[Path, str]]:
     (ds("splits-list", "splits.json") / "splits.json").write_text('["yo0", "yo1"]')
     (ds("splits-domain-list", "splits.json") / "splits.json").write_text('{"dom": ["yo0", "yo1"]}')
     (ds("splits-empty", "splits.json") / "splits.json").write_text('{"dom": {"train": [], "val": []}}')
-    (ds("splits-ids-not-strings", "splits.json") / "splits.json").write_text('{"dom": {"train": [1, null], "val": [{}]}}')
+    (ds("splits-ids-not-strings", "splits.json") / "splits.json").write_text(
+        '{"dom": {"train": [1, null], "val": [{}]}}')
     vf = "video_features"
     _write(ds("npy-garbage", "yo2_rgb.npy") / vf / "yo2_rgb.npy", _rng_bytes(2000, 5))
     _write(ds("npy-empty-file", "yo2_rgb.npy") / vf / "yo2_rgb.npy", b"")
@@ -386,20 +385,40 @@ def build_datasets(d: Path, markers: Path) -> dict[str, tuple[Path, str]]:
 # ----------------------------------------------------------------------------- snapshots
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """relative path -> content fingerprint for every entry under ``root`` (links and pipes are not followed/opened)."""
+_HASHES: dict[tuple, str] = {}  # (path, inode, size, mtime, ctime) -> sha256: unchanged files are not re-read
+
+
+def _sha256(p: Path, st: os.stat_result) -> str:
+    key = (str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # any write changes ctime
+    if key not in _HASHES:
+        _HASHES[key] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return _HASHES[key]
+
+
+def snapshot(base: Path, roots: set[Path] | None = None, shallow: set[Path] = frozenset()) -> dict[str, str]:
+    """Path relative to ``base`` -> content fingerprint, for every entry under ``roots`` (default: all of
+    ``base``) and directly in ``shallow``. Links and pipes are not followed or opened."""
     out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in dirnames + filenames:
+    for root in sorted(shallow):
+        out.update(_entries(base, root, [(str(root), sorted(os.listdir(root)))]))
+    for root in sorted(roots or {base}):
+        out.update(_entries(base, root, ((d, ds + fs) for d, ds, fs in os.walk(root, followlinks=False))))
+    return out
+
+
+def _entries(base: Path, root: Path, listing) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dirpath, names in listing:
+        for name in names:
             p = Path(dirpath) / name
             st = os.lstat(p)
-            rel = str(p.relative_to(root))
+            rel = str(p.relative_to(base))
             if stat.S_ISLNK(st.st_mode):
                 out[rel] = "link:" + os.readlink(p)
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = "dir"
             elif stat.S_ISREG(st.st_mode):
-                out[rel] = "file:" + hashlib.sha256(p.read_bytes()).hexdigest()
+                out[rel] = "file:" + _sha256(p, st)
             else:
                 out[rel] = f"special:{stat.S_IFMT(st.st_mode)}"
     return out

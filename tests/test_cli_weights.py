@@ -32,10 +32,10 @@ def cache(tmp_path, monkeypatch):
 def test_spec():
     spec = W.WeightSpec("t-cli", "http://127.0.0.1:1/t-cli.bin", hashlib.sha256(PAYLOAD).hexdigest(), len(PAYLOAD),
                         "test", "t-cli.bin", source="test")
-    W._REGISTRY.pop(spec.name, None)
+    W.unregister_weights(spec.name)
     W.register_weights(spec)
     yield spec
-    W._REGISTRY.pop(spec.name, None)
+    W.unregister_weights(spec.name)
 
 
 def test_weights_list_shows_known_checkpoints(cache):
@@ -82,14 +82,14 @@ def test_weights_fetch_from_local_server(tmp_path, cache, monkeypatch):
     try:
         spec = W.WeightSpec("t-fetch", f"http://127.0.0.1:{srv.server_address[1]}/x.bin",
                             hashlib.sha256(PAYLOAD).hexdigest(), None, "test", "t-fetch.bin")
-        W._REGISTRY.pop(spec.name, None)
+        W.unregister_weights(spec.name)
         W.register_weights(spec)
         monkeypatch.delenv("HIGHLIGHTER_OFFLINE")
         r = runner.invoke(app, ["weights", "fetch", "t-fetch"])
         assert r.exit_code == 0, r.output
         assert (cache / "weights" / "t-fetch.bin").read_bytes() == PAYLOAD
     finally:
-        W._REGISTRY.pop("t-fetch", None)
+        W.unregister_weights("t-fetch")
         srv.shutdown()
         srv.server_close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,34 @@ def test_bad_input_is_one_clear_error():
         average_precision([1, 2, 3], [1, 0])
     with pytest.raises(InputError, match="NaN"):
         average_precision([1, np.nan], [1, 0])
+
+
+def test_tvsum_paper_protocol_uses_mean_annotator_labels():
+    from highlighter.eval.metrics import tvsum_paper_positives, tvsum_video_top5_map_paper
+
+    # 3 annotators x 6 clips; the mean is [1, 2, 3, 4, 5, 6] -> top half = clips 3, 4, 5.
+    anno = np.array([[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]], dtype=float)
+    anno[0] = [5, 2, 3, 4, 1, 6]  # one annotator disagrees; the mean decides
+    mean = anno.mean(0)
+    assert tvsum_paper_positives(anno).tolist() == (mean > np.median(mean)).tolist()
+    pos = tvsum_paper_positives(anno)
+    perfect = np.where(pos, 10.0, 0.0) + mean / 100
+    worst = -perfect
+    assert tvsum_video_top5_map_paper(perfect, anno) > tvsum_video_top5_map_paper(worst, anno)
+    # top 5 of a perfect ranking: 3 positives first, then 2 negatives -> AP over the top 5 = 1.
+    assert tvsum_video_top5_map_paper(perfect, anno) == pytest.approx(1.0)
+
+
+def test_evaluate_scores_reports_the_protocol_it_used():
+    from highlighter.eval.datasets import Dataset, VideoFeatures
+    from highlighter.eval.harness import evaluate_scores, protocols
+
+    rng = np.random.default_rng(0)
+    anno = rng.integers(1, 6, size=(20, 12)).astype(float)
+    v = VideoFeatures(vid="a", domain="X", split="val", visual=np.ones((12, 4), np.float32), audio=None, labels=anno)
+    ds = Dataset(name="tvsum", root=Path("."), split="val", videos=[v], missing=[])
+    assert protocols("tvsum") == ["umt", "paper"] and protocols("youtube") == ["umt"]
+    s = {"a": anno.mean(0)}  # the mean annotator score ranks perfectly under the papers' protocol
+    assert evaluate_scores(ds, s, protocol="paper").overall == pytest.approx(1.0)
+    assert evaluate_scores(ds, s, protocol="paper").protocol == "paper"
+    assert evaluate_scores(ds, s).protocol == "umt"

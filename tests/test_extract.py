@@ -66,13 +66,12 @@ class FailsLate(MeanColour):
 @pytest.fixture(scope="module", autouse=True)
 def test_backbones():
     """Register the test backbones for this module only (other tests list the built-ins)."""
-    base._ensure_loaded()
     added = [MeanColour, MeanColour5, Loudness, FailsLate]
     for cls in added:
         base.register_backbone(cls)
     yield
     for cls in added:
-        base._REGISTRY.pop(cls.spec.name, None)
+        base.unregister_backbone(cls.spec.name)
 
 
 CFG = ExtractConfig(visual="test-meancolour", audio="test-rms", pretrained=False, device="cpu", batch_size=3)
@@ -240,6 +239,35 @@ def test_cli_failure_summary_and_skip(tmp_path, monkeypatch, capsys):
     assert code == 2 and "CUDA" in se and "--device cpu" in se
     code, so, se = _cli(monkeypatch, capsys, "extract-features", src / "ok.mp4", "-o", out, "--visual", "nope")
     assert code == 2 and "unknown backbone 'nope'" in se
+
+
+def test_backbone_registry_is_lazy_and_shared():
+    """Backbones live in the one Registry; listing names (and `--help`) imports no backbone module, no torch."""
+    import subprocess
+
+    from highlighter.registry import Registry
+
+    assert isinstance(base.BACKBONES, Registry) and "test-meancolour" in base.backbone_names()
+    assert {"i3d", "panns", "efficientnet-lite0"} <= set(base.backbone_names())
+    code = ("import sys; from highlighter.features.base import backbone_names, DEFAULT_VISUAL, DEFAULT_AUDIO; "
+            "import highlighter.features.weights, highlighter.features.extract; "
+            "n = backbone_names(); assert DEFAULT_VISUAL in n and DEFAULT_AUDIO in n; "
+            "print('torch' in sys.modules, any(m.startswith('highlighter.features.visual.') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    with pytest.raises(ValueError, match="already registered"):  # a name is never silently replaced
+        base.register_backbone(type("Other", (MeanColour,), {}))
+    with pytest.raises(UsageError, match="unknown backbone 'test-meancolor'.*did you mean 'test-meancolour'"):
+        base.create_backbone("test-meancolor")
+
+
+def test_create_backbone_resolves_the_device():
+    """`create_backbone` goes through features.device: ``auto`` becomes a real device, a bad name is a usage error."""
+    from highlighter.features.device import resolve_device
+
+    assert base.create_backbone("test-meancolour", device="auto").device == resolve_device("auto")
+    with pytest.raises(UsageError, match="unknown device 'gpu'"):
+        base.create_backbone("test-meancolour", device="gpu")
 
 
 def _real(modality: str) -> list[str]:

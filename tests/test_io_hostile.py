@@ -49,7 +49,7 @@ def colour_backbone():
     base._ensure_loaded()
     base.register_backbone(Colour)
     yield
-    base._REGISTRY.pop(Colour.spec.name, None)
+    base.unregister_backbone(Colour.spec.name)
 
 
 @contextmanager

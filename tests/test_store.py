@@ -135,3 +135,11 @@ def test_config_key_depends_on_backbones_weights_and_grid_only():
     assert a.cache_key()["visual"] == "i3d:random"
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "key": json.loads(json.dumps(a.cache_key()))}
     assert stale_reason(meta, SourceKey("x", 1, 1.0, "h"), a) == "source modified"
+
+
+def test_save_under_a_long_name(tmp_path, src):
+    """The temp file's name is short, so a feature file whose name nears the 255-byte limit saves."""
+    out = tmp_path / "f" / ("v" * 240 + ".features.npz")
+    _ff(src).save(out)
+    assert FeatureFile.load(out).num_clips == _ff(src).num_clips
+    assert [p.name for p in out.parent.iterdir()] == [out.name]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from highlighter.errors import InputError, UsageError
+from highlighter.errors import HighlighterError, InputError, UsageError
 from highlighter.outputs.segments import Segment
 from highlighter.outputs.trim import TrimConfig, trim
 
@@ -168,3 +168,17 @@ def test_bad_input(tmp_path, src):
         trim(src, [Segment(10.0, 40.0, 1.0, 1)], tmp_path / "o.mp4")
     with pytest.raises(UsageError):
         TrimConfig(copy=True, crossfade=1.0)
+
+
+def test_long_output_name_and_failed_cut_leave_no_temp(src, tmp_path):
+    """The reel's temp file has a short name (an output name near the 255-byte limit works),
+    and a failing ffmpeg run leaves neither the output nor its temp file, and names the output."""
+    out = tmp_path / ("r" * 245 + ".mp4")
+    trim(src, SEGS[:1], out, TrimConfig(copy=True))
+    assert out.is_file() and out.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    bad = tmp_path / "reel.webm"  # H.264 cannot be stream-copied into WebM: ffmpeg refuses
+    with pytest.raises(HighlighterError, match="reel.webm") as ei:
+        trim(src, SEGS[:1], bad, TrimConfig(copy=True))
+    assert ".part" not in str(ei.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

@@ -81,7 +81,7 @@ _added: list[str] = []
 
 def _spec(name: str, url: str, sha=SHA, size=len(PAYLOAD)) -> W.WeightSpec:
     spec = W.WeightSpec(name=name, url=url, sha256=sha, size=size, licence="test", filename=f"{name}.bin")
-    W._REGISTRY.pop(name, None)
+    W.unregister_weights(name)
     _added.append(name)
     return W.register_weights(spec)
 
@@ -90,7 +90,7 @@ def _spec(name: str, url: str, sha=SHA, size=len(PAYLOAD)) -> W.WeightSpec:
 def _cleanup_registry():
     yield
     while _added:
-        W._REGISTRY.pop(_added.pop(), None)
+        W.unregister_weights(_added.pop())
 
 
 def _dir_listing(d: Path) -> list[str]:
@@ -106,6 +106,22 @@ def test_cache_dir_env_and_xdg(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert W.weights_dir() == tmp_path / "home" / ".cache" / "highlighter" / "weights"
+
+
+def test_settings_read_the_environment_at_call_time(tmp_path, monkeypatch):
+    """One module reads the variables; both weight homes and the feature cache derive from it."""
+    from highlighter import settings
+
+    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path / "c"))
+    assert settings.backbone_weights_dir() == W.weights_dir() == tmp_path / "c" / "weights"
+    assert settings.feature_cache_dir() == tmp_path / "c" / "features"
+    monkeypatch.setenv("HIGHLIGHTER_WEIGHTS_DIR", str(tmp_path / "det"))
+    assert settings.detector_weights_dir() == tmp_path / "det"
+    monkeypatch.delenv("HIGHLIGHTER_WEIGHTS_DIR")
+    assert settings.detector_weights_dir() == settings.PACKAGE_WEIGHTS_DIR  # a source checkout
+    for value, on in (("1", True), (" Yes ", True), ("on", True), ("0", False), ("", False), ("no", False)):
+        monkeypatch.setenv("HIGHLIGHTER_OFFLINE", value)
+        assert settings.offline() is on and W.offline() is on, value
 
 
 def test_registry_rejects_bad_specs(server):
@@ -221,8 +237,36 @@ def test_import_verifies_and_copies_atomically(tmp_path, cache):
     good.write_bytes(PAYLOAD)
     dest = W.import_weights("t-imp", good)
     assert dest.read_bytes() == PAYLOAD and good.read_bytes() == PAYLOAD  # input untouched
-    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
+    assert _dir_listing(cache) == ["t-imp.bin", "t-imp.bin.verified"]  # no staged copy left
     assert W.ensure_weights("t-imp", download=False) == dest
+
+
+def test_import_and_download_of_a_long_file_name(tmp_path, cache, server):
+    """The staged copy's name is short: a checkpoint whose name is near the 255-byte limit still installs."""
+    name = "t-" + "l" * 240
+    spec = _spec(name, server + "/good.bin")
+    src = tmp_path / "x.bin"
+    src.write_bytes(PAYLOAD)
+    assert W.import_weights(name, src).read_bytes() == PAYLOAD
+    assert _dir_listing(cache) == sorted([spec.filename, spec.filename + ".verified"])
+    for p in cache.iterdir():
+        p.unlink()
+    assert W.download_weights(name, progress=False).read_bytes() == PAYLOAD
+    assert _dir_listing(cache) == sorted([spec.filename, spec.filename + ".verified"])
+
+
+def test_registry_is_the_shared_registry():
+    """register/unregister round trip; an identical spec registers twice, a different one does not."""
+    from highlighter.registry import Registry
+
+    assert isinstance(W.WEIGHTS, Registry)
+    spec = _spec("t-reg", "https://example.invalid/t-reg.bin")
+    assert W.register_weights(spec) == spec and W.get_weight_spec("t-reg") == spec
+    with pytest.raises(ValueError, match="registered twice"):
+        W.register_weights(W.WeightSpec("t-reg", "https://example.invalid/other.bin", SHA, 1, "test", "t-reg.bin"))
+    assert W.unregister_weights("t-reg") == spec
+    with pytest.raises(UsageError, match="unknown weights 't-reg'.*highlighter weights list"):
+        W.get_weight_spec("t-reg")
 
 
 def test_corrupted_cache_is_detected(tmp_path, cache):
@@ -263,7 +307,7 @@ def _tiny_ckpt(tmp_path: Path, shape=(3,)) -> bytes:
 def _checked_spec(name: str, url: str) -> W.WeightSpec:
     spec = W.WeightSpec(name=name, url=url, sha256=None, size=None, licence="test", filename=f"{name}.pt",
                         check=_tiny_check)
-    W._REGISTRY.pop(name, None)
+    W.unregister_weights(name)
     _added.append(name)
     return W.register_weights(spec)
 

@@ -1,12 +1,24 @@
-"""Shared CLI state: consoles, verbosity, and one-line error reporting."""
+"""Shared CLI state: consoles, verbosity, one-line messages and cheap output checks.
+
+User text (paths, option values, names read from files) is never parsed as rich
+markup: a file called ``[bold]x.mp4`` must print as is, and one containing ``[/]``
+must not crash the printer. So every helper here builds `rich.text.Text` and adds
+its own styling around it; tables take `plain` cells.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
+
+from highlighter.errors import InputError, UsageError
 
 console = Console()  # results (tables) go to stdout
 err_console = Console(stderr=True)  # progress, warnings, errors go to stderr
@@ -22,22 +34,119 @@ class State:
 state = State()
 log = logging.getLogger("highlighter")
 
+__all__ = ["console", "err_console", "escape", "plain", "out", "info", "warn", "error_line", "progress_enabled",
+           "check_out_dir", "make_out_dir", "check_out_file", "eof_message", "os_error_message"]
+
+
+def plain(value: object) -> Text:
+    """``value`` as literal text for a table cell, title or caption (no markup, no highlighting)."""
+    return Text(str(value))
+
+
+def out(msg: str) -> None:
+    """A result line on stdout (shown even with --quiet), printed literally."""
+    console.print(plain(msg), highlight=False, soft_wrap=True)
+
 
 def info(msg: str) -> None:
     """A status line on stderr, hidden by --quiet."""
     if not state.quiet:
-        err_console.print(msg, highlight=False)
+        err_console.print(plain(msg), highlight=False, soft_wrap=True)
 
 
 def warn(msg: str) -> None:
-    """A warning line on stderr (shown even with --quiet)."""
-    err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False)
+    """A warning line on stderr (shown even with --quiet), kept on one line however narrow the terminal."""
+    err_console.print(Text.assemble(("warning:", "yellow"), " ", str(msg)), highlight=False, soft_wrap=True)
 
 
 def error_line(msg: str) -> None:
-    # escape: a path or id like "[x]" is text, not rich markup
-    err_console.print(f"[bold red]error:[/bold red] {escape(msg)}", highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", str(msg)), highlight=False, soft_wrap=True)
 
 
 def progress_enabled() -> bool:
     return not state.quiet and err_console.is_terminal
+
+
+# --------------------------------------------------------------------------- messages
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError: the file it is about, why, and what to do."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    name = exc.filename if exc.filename is not None else None
+    where = f"{os.fsdecode(name)}: " if name is not None else ""
+    return f"{where}{what}; check the path, its permissions and the free space"
+
+
+def eof_message(exc: BaseException | None) -> str:
+    """One line for an EOFError that no reader turned into its own message."""
+    detail = f" ({exc})" if exc is not None and str(exc) else ""
+    return (f"unexpected end of data{detail}: an input file is cut short (or stdin was closed); "
+            "re-copy the file, or run with --debug to see which one")
+
+
+# --------------------------------------------------------------------------- output checks
+def _stat(p: Path, option: str) -> os.stat_result | None:
+    """``os.stat``; None when missing, one `InputError` line for any other failure (name too long, ...)."""
+    try:
+        return os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise InputError(f"{option} {p}: {exc.strerror or exc}; choose another path") from None
+
+
+def _existing_ancestor(p: Path, option: str) -> tuple[Path, os.stat_result]:
+    """The nearest existing path at or above ``p`` (``.`` for a relative path)."""
+    for q in (p, *p.parents):
+        st = _stat(q, option)
+        if st is not None:
+            return q, st
+    return Path("."), os.stat(".")
+
+
+def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Fail before any work when ``path`` cannot be (or become) a folder we can write in.
+
+    Creates nothing (`make_out_dir` does). A file in the way is a usage error (exit 2);
+    a folder we may not write in is an `InputError`.
+    """
+    import stat
+
+    p = Path(path)
+    q, st = _existing_ancestor(p, option)
+    if not stat.S_ISDIR(st.st_mode):
+        where = "is a file" if q == p else f"is under {q}, which is a file"
+        raise UsageError(f"{option} {p}: {where}; pass a folder for the outputs")
+    if not os.access(q, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {p}: cannot write in {q} (permission denied); choose another folder")
+    return p
+
+
+def make_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """`check_out_dir`, then create the folder and prove a file can be written there.
+
+    Catches what ``os.access`` cannot see (read-only file systems for root, /proc).
+    """
+    p = check_out_dir(path, option)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {p}: cannot write there ({exc.strerror or exc}); choose another folder") from None
+    return p
+
+
+def check_out_file(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Fail before any work when the output file ``path`` could not be written (a folder, an unwritable place)."""
+    import stat
+
+    p = Path(path)
+    st = _stat(p, option)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{option} {p}: is a folder; pass a file name")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{option} {p}: is not a regular file; pass a file name")
+    if not p.name or p.name in (".", ".."):
+        raise UsageError(f"{option} {p}: pass a file name")
+    check_out_dir(p.parent, option)
+    return p

@@ -24,7 +24,7 @@ SMOOTH = typer.Option(None, "--smooth", help="Moving-average window over the sco
 
 def notice(msg: str) -> None:
     """A warning kept on one line however narrow the terminal (the offline-fallback notice)."""
-    common.err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+    common.warn(msg)
 
 
 def select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth,
@@ -45,13 +45,13 @@ def segments_table(result, limit: int = 10):
 
     from highlighter.outputs.writers import clock
 
-    t = Table(title=f"{result.video.name}: top segments ({result.method.name})", title_justify="left")
+    t = Table(title=common.plain(f"{result.video.name}: top segments ({result.method.name})"), title_justify="left")
     for col in ("rank", "start", "end", "seconds", "score"):
         t.add_column(col, justify="right")
     for g in sorted(result.segments, key=lambda g: g.rank)[:limit]:
         t.add_row(str(g.rank), clock(g.start), clock(g.end), f"{g.duration:.1f}", f"{g.score:.3g}")
     if len(result.segments) > limit:
-        t.caption = f"{len(result.segments) - limit} more in the JSON"
+        t.caption = common.plain(f"{len(result.segments) - limit} more in the JSON")
     return t
 
 
@@ -87,16 +87,19 @@ def detect_cmd(
     """Score every clip of each video and choose highlight segments; writes JSON, CSV, EDL (and HTML)."""
     from highlighter.api import DetectConfig, detect_many
     from highlighter.cli.extract import LineProgress, RichProgress
-    from highlighter.methods.base import method_class
+    from highlighter.features.extract import default_cache_dir, discover
 
-    method_class(method)  # unknown name -> one line listing the valid ones, before any work
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; pass a folder for the outputs")
+    # Everything cheap first (no model is loaded before this passes): options, inputs, output folders.
+    fmts = parse_formats(formats)
     config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None,
                           select=select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth),
                           cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, device=device,
                           fallback=not no_fallback)
-    fmts = parse_formats(formats)
+    common.check_out_dir(out, "--out")
+    discover(inputs)  # a missing input: one line, before the models load (detect_many lists the videos again)
+    common.make_out_dir(out, "--out")
+    if config.use_cache:
+        common.make_out_dir(cache_dir or default_cache_dir(), "--cache-dir")
 
     def done(oc) -> None:
         if oc.status == "done" and not common.state.quiet:
@@ -110,8 +113,7 @@ def detect_cmd(
         outcomes = detect_many(inputs, config, out, fmts, report, log=notice, progress=LineProgress(),
                                on_done=done)
     failed = [o for o in outcomes if o.status == "failed"]
-    common.console.print(f"detected {len(outcomes) - len(failed)} of {len(outcomes)} video(s), "
-                         f"failed {len(failed)}", highlight=False)
+    common.out(f"detected {len(outcomes) - len(failed)} of {len(outcomes)} video(s), failed {len(failed)}")
     for o in failed:
         common.error_line(o.message if str(o.source) in o.message else f"{o.source}: {o.message}")
     if failed:

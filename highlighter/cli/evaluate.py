@@ -17,6 +17,8 @@ from highlighter.cli import common
 from highlighter.cli.main import app
 
 DATASET_TITLES = {"youtube": "YouTube Highlights", "tvsum": "TVSum"}
+PROTOCOL_TITLES = {"umt": "UMT protocol (per annotator, median split)",
+                   "paper": "papers' protocol (mean annotator score, top half positive)"}
 
 
 def results_table(results, title: str) -> Table:
@@ -45,13 +47,14 @@ def evaluate(
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="Write per-clip scores as JSONL, one line per video and method."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random baseline."),
 ) -> None:
-    """Score detectors on YouTube Highlights (mAP) or TVSum (top-5 mAP), per domain."""
+    """Score detectors on YouTube Highlights (mAP) or TVSum (top-5 mAP, UMT and papers' protocols), per domain."""
     from highlighter.errors import InputError, UsageError
     from highlighter.eval.datasets import detect_name, load_dataset, require_contrast
     from highlighter.eval.harness import (
         default_split,
         evaluate_scores,
         predict,
+        protocols,
         select_detectors,
         write_predictions,
         write_results_json,
@@ -84,11 +87,15 @@ def evaluate(
             task = bar.add_task(e.label, total=len(dataset.videos))
             scores = predict(e.detector, dataset, on_video=lambda _v, t=task: bar.advance(t))
             preds[e.label] = scores
-            results.append(evaluate_scores(dataset, scores, method=e.label))
+            for proto in protocols(dataset.name):
+                results.append(evaluate_scores(dataset, scores, method=e.label, protocol=proto))
 
-    metric = results[0].metric
-    title = f"{DATASET_TITLES.get(dataset.name, dataset.name)} {metric} (%), split {split}, {len(dataset.videos)} videos"
-    common.console.print(results_table(results, title))
+    many = len(protocols(dataset.name)) > 1
+    for proto in protocols(dataset.name):
+        rows = [r for r in results if r.protocol == proto]
+        title = (f"{DATASET_TITLES.get(dataset.name, dataset.name)} {rows[0].metric} (%)"
+                 + (f", {PROTOCOL_TITLES[proto]}" if many else "") + f", split {split}, {len(dataset.videos)} videos")
+        common.console.print(results_table(rows, title))
     if json_out is not None:
         extra = {"data": str(data.resolve()), "dataset": dataset.name, "split": split, "seed": seed,
                  "num_videos": len(dataset.videos), "missing": dataset.missing}

@@ -39,7 +39,7 @@ class RichProgress(Progress):
     def video_start(self, path: Path, total: int) -> None:
         if self.video is not None:
             self.bars.remove_task(self.video)
-        self.video = self.bars.add_task(f"  {path.name[:40]} (clips)", total=max(total, 1))
+        self.video = self.bars.add_task(f"  {common.escape(path.name[:40])} (clips)", total=max(total, 1))
 
     def video_advance(self, n: int) -> None:
         if self.video is not None:
@@ -49,7 +49,7 @@ class RichProgress(Progress):
         if self.overall is not None:
             self.bars.advance(self.overall, 1)
         if status == "failed":
-            self.bars.console.print(f"[red]failed[/red] {path}", highlight=False)
+            self.bars.console.print(f"[red]failed[/red] {common.escape(str(path))}", highlight=False)
 
 
 class LineProgress(Progress):
@@ -62,6 +62,23 @@ class LineProgress(Progress):
 
 def _backbone(value: str | None) -> str | None:
     return None if value is None or value.strip().lower() in ("", "none") else value.strip()
+
+
+def check_backbone(name: str | None, modality: str) -> None:
+    """An unknown name or a backbone of the other modality is a usage error, before any work."""
+    from highlighter.features.base import backbone_class
+
+    if name is not None and backbone_class(name).spec.modality != modality:
+        raise UsageError(f"--{modality} {name}: not a {modality} backbone; "
+                         f"see `highlighter features list --modality {modality}`")
+
+
+def check_decoder(name: str) -> str:
+    from highlighter.io.video import BACKENDS
+
+    if name not in BACKENDS:
+        raise UsageError(f"--decoder {name!r}: unknown frame decoder; use {', '.join(BACKENDS)}")
+    return name
 
 
 @app.command("extract-features")
@@ -81,12 +98,20 @@ def extract_features_cmd(
     backend: str = typer.Option("auto", "--decoder", help="Frame decoder: auto | decord | pyav."),
 ) -> None:
     """Extract visual + audio features on a clip grid, one file per video (skips up-to-date files)."""
+    from highlighter.api import check_device
+    from highlighter.features.extract import discover
+
+    # Everything cheap first (no backbone is loaded before this passes): options, inputs, output folder.
     vis, aud = _backbone(visual), None if no_audio else _backbone(audio)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; pass a folder for the feature files")
     config = ExtractConfig(visual=vis, audio=aud, grid=ClipGrid(clip_seconds, hop_seconds),
                            pretrained=not random_weights, device=device, batch_size=batch_size,
-                           decode_backend=backend)
+                           decode_backend=check_decoder(backend))
+    check_device(device)
+    check_backbone(vis, "visual")
+    check_backbone(aud, "audio")
+    common.check_out_dir(out, "--out")
+    discover(inputs)  # a missing input: one line now (extract_many lists the videos again)
+    common.make_out_dir(out, "--out")
     if common.progress_enabled():
         with RichProgress() as bars:
             report = extract_many(inputs, out, config, bars, force=force)
@@ -101,8 +126,7 @@ def extract_features_cmd(
 
 def _summary(report: BatchReport) -> None:
     secs = sum(r.duration for r in report.done)
-    common.console.print(
-        f"extracted {len(report.done)} ({secs:.0f} s of video), up to date {len(report.skipped)}, "
-        f"failed {len(report.failed)} in {report.seconds:.1f} s", highlight=False)
+    common.out(f"extracted {len(report.done)} ({secs:.0f} s of video), up to date {len(report.skipped)}, "
+               f"failed {len(report.failed)} in {report.seconds:.1f} s")
     for r in report.failed:
         common.error_line(f"{r.source}: {r.message}" if str(r.source) not in r.message else r.message)

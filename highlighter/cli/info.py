@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from highlighter.cli.common import console
+from highlighter.cli.common import console, plain
 from highlighter.cli.main import app
 from highlighter.io.probe import MediaInfo, probe_video
 
@@ -19,30 +19,34 @@ def _fmt_seconds(s: float) -> str:
     return f"{s:.3f} s ({h:d}:{m:02d}:{sec:06.3f})"
 
 
-def info_table(info: MediaInfo) -> Table:
-    """The probe result as a two-column rich table."""
-    t = Table(title=Path(info.path).name, show_header=False, title_justify="left")
-    t.add_column("field", style="bold")
-    t.add_column("value")
-    t.add_row("path", info.path)
-    t.add_row("container", info.container)
-    t.add_row("duration", _fmt_seconds(info.duration))
-    t.add_row("size", f"{info.size_bytes / 1e6:.2f} MB")
+def info_rows(info: MediaInfo) -> list[tuple[str, str]]:
+    """(field, value) pairs of the probe result, in display order."""
+    rows = [("path", info.path), ("container", info.container), ("duration", _fmt_seconds(info.duration)),
+            ("size", f"{info.size_bytes / 1e6:.2f} MB")]
     v = info.video
     if v is not None:
-        t.add_row("video codec", v.codec)
         res = f"{v.width}x{v.height}"
         if (v.display_width, v.display_height) != (v.width, v.height):
             res += f" (displayed {v.display_width}x{v.display_height})"
-        t.add_row("resolution", res)
-        t.add_row("fps", f"{v.fps:.3f} ({'variable' if v.vfr else 'constant'})")
-        t.add_row("rotation", f"{v.rotation}° clockwise" if v.rotation else "0°")
-        t.add_row("frames", str(v.num_frames) if v.num_frames is not None else "unknown (not in the index)")
+        rows += [("video codec", v.codec), ("resolution", res),
+                 ("fps", f"{v.fps:.3f} ({'variable' if v.vfr else 'constant'})"),
+                 ("rotation", f"{v.rotation}° clockwise" if v.rotation else "0°"),
+                 ("frames", str(v.num_frames) if v.num_frames is not None else "unknown (not in the index)")]
     if not info.audio:
-        t.add_row("audio", "no audio stream")
+        rows.append(("audio", "no audio stream"))
     for a in info.audio:
         ch = {1: "mono", 2: "stereo"}.get(a.channels, f"{a.channels} ch")
-        t.add_row(f"audio #{a.index}", f"{a.codec}, {a.sample_rate} Hz, {ch}, {a.duration:.3f} s")
+        rows.append((f"audio #{a.index}", f"{a.codec}, {a.sample_rate} Hz, {ch}, {a.duration:.3f} s"))
+    return rows
+
+
+def info_table(info: MediaInfo) -> Table:
+    """The probe result as a two-column rich table; cells are literal text (paths and codec names come from the file)."""
+    t = Table(title=plain(Path(info.path).name), show_header=False, title_justify="left")
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    for field, value in info_rows(info):
+        t.add_row(plain(field), plain(value))
     return t
 
 

@@ -10,12 +10,28 @@ import logging
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from highlighter import __version__
 from highlighter.cli import common
-from highlighter.errors import HighlighterError
+from highlighter.errors import HighlighterError, InputError, Interrupted
+
+
+class _Group(TyperGroup):
+    """Turns Ctrl-C and EOFError into our errors before Typer sees them: Typer makes
+    the first a silent exit 130 and the second "Aborted" (click's handling of prompts)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+        except EOFError as exc:
+            raise InputError(common.eof_message(exc)) from exc
+
 
 app = typer.Typer(
+    cls=_Group,
     name="highlighter",
     help="Find the highlights in raw video and cut them out.",
     no_args_is_help=True,
@@ -40,6 +56,8 @@ def _root(
     common.state.verbose, common.state.quiet, common.state.debug = verbose, quiet, debug
     level = logging.WARNING - 10 * min(verbose, 2) if not quiet else logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if debug:  # the decoders' own messages (captured by highlighter.io.quiet)
+        logging.getLogger("highlighter.native").setLevel(logging.DEBUG)
 
 
 # Each command lives in its own module and registers itself on `app`.
@@ -78,8 +96,16 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        common.error_line("aborted")
+    except typer.Abort as exc:  # click's prompts; Ctrl-C and EOFError are mapped by _Group
+        if common.state.debug:
+            raise
+        cause = exc.__cause__ or exc.__context__
+        common.error_line(common.eof_message(cause) if isinstance(cause, EOFError) else "aborted")
+        sys.exit(130 if isinstance(cause, KeyboardInterrupt) else 1)
+    except OSError as exc:  # a file system error no check caught: still one line naming the file
+        if common.state.debug:
+            raise
+        common.error_line(common.os_error_message(exc))
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected
         # typer may bundle its own copy of click, so match click's exceptions by shape.

@@ -4,8 +4,13 @@ Protocols (UMT / QD-DETR / lighthouse):
 
 * YouTube Highlights: per video the AP of the full ranking (``youtube_video_ap``),
   mean over the videos of a domain, then mean over the domains.
-* TVSum: per video the top-5 AP averaged over the 20 annotators
-  (``tvsum_video_top5_map``), mean over a domain's videos, then over the domains.
+* TVSum, two protocols in use (`PROTOCOLS`; `evaluate` reports both):
+  ``umt``: per video the top-5 AP averaged over the 20 annotators, each annotator's
+  clips above their median positive (``tvsum_video_top5_map``);
+  ``paper``: the papers' protocol (RASL IV-A, HPCL 4.1), one label set per video, the
+  clips whose mean annotator score is in the top half (``tvsum_video_top5_map_paper``).
+  Either: mean over a domain's videos, then over the domains. Compare with a paper's
+  number only under ``paper``; with UMT-lineage numbers only under ``umt``.
 
 Domains with no scored video in the split are left out of the mean (a held-out
 directory may cover only some domains); `EvalResult.per_domain` shows which
@@ -25,10 +30,21 @@ import numpy as np
 from highlighter.atomic import atomic_write_text
 from highlighter.errors import InputError
 from highlighter.eval.datasets import Dataset, VideoFeatures, read_splits, require_contrast
-from highlighter.eval.metrics import tvsum_video_top5_map, youtube_video_ap
+from highlighter.eval.metrics import tvsum_video_top5_map, tvsum_video_top5_map_paper, youtube_video_ap
 from highlighter.methods.base import Detector
 
 METRIC_NAMES = {"youtube": "mAP", "tvsum": "top-5 mAP"}
+
+# Per benchmark: protocol name -> per-video metric (first = default). One place to add one.
+PROTOCOLS: dict[str, dict[str, Callable[[np.ndarray, np.ndarray], float]]] = {
+    "youtube": {"umt": youtube_video_ap},
+    "tvsum": {"umt": tvsum_video_top5_map, "paper": tvsum_video_top5_map_paper},
+}
+
+
+def protocols(dataset_name: str) -> list[str]:
+    """The protocols a benchmark is scored under, default first."""
+    return list(PROTOCOLS.get(dataset_name, {"umt": None}))
 
 
 @dataclass
@@ -43,28 +59,31 @@ class EvalResult:
     num_videos: int
     metric: str = ""
     per_video: dict[str, float] = field(default_factory=dict)
+    protocol: str = "umt"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def video_score(dataset_name: str, video: VideoFeatures, scores: np.ndarray) -> float:
-    """The per-video metric of a benchmark."""
+def video_score(dataset_name: str, video: VideoFeatures, scores: np.ndarray, protocol: str = "umt") -> float:
+    """The per-video metric of a benchmark under ``protocol`` (see `PROTOCOLS`)."""
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if scores.size != video.num_clips:
         raise InputError(
             f"video {video.vid}: {scores.size} scores for {video.num_clips} clips; "
             "give exactly one score per clip of the feature file"
         )
-    if dataset_name == "youtube":
-        return youtube_video_ap(scores, video.labels)
-    if dataset_name == "tvsum":
-        return tvsum_video_top5_map(scores, video.labels)
-    raise InputError(f"no metric for dataset '{dataset_name}' (known: {', '.join(METRIC_NAMES)})")
+    if dataset_name not in PROTOCOLS:
+        raise InputError(f"no metric for dataset '{dataset_name}' (known: {', '.join(PROTOCOLS)})")
+    fn = PROTOCOLS[dataset_name].get(protocol)
+    if fn is None:
+        raise InputError(f"no protocol '{protocol}' for {dataset_name} (known: {', '.join(PROTOCOLS[dataset_name])})")
+    return fn(scores, video.labels)
 
 
-def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str = "") -> EvalResult:
-    """Score precomputed per-clip scores of every video of ``dataset``."""
+def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str = "",
+                    protocol: str = "umt") -> EvalResult:
+    """Score precomputed per-clip scores of every video of ``dataset`` under ``protocol``."""
     if not dataset.videos:
         raise InputError(f"{dataset.root}: no videos with features in split '{dataset.split}'")
     require_contrast(dataset)
@@ -77,7 +96,7 @@ def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str
     per_video: dict[str, float] = {}
     per_domain: dict[str, float] = {}
     for domain, videos in dataset.by_domain().items():
-        aps = [video_score(dataset.name, v, scores[v.vid]) for v in videos]
+        aps = [video_score(dataset.name, v, scores[v.vid], protocol) for v in videos]
         per_video.update({v.vid: ap for v, ap in zip(videos, aps)})
         per_domain[domain] = float(np.mean(aps))
     return EvalResult(
@@ -89,6 +108,7 @@ def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str
         num_videos=len(dataset.videos),
         metric=METRIC_NAMES.get(dataset.name, ""),
         per_video=per_video,
+        protocol=protocol,
     )
 
 

@@ -113,3 +113,25 @@ def tvsum_video_top5_map(scores: np.ndarray, anno: np.ndarray, k: int = 5) -> fl
     pos = tvsum_positives(anno)
     aps = [ranked_ap(rank_labels(scores, p)[:k]) for p in pos]
     return float(np.mean(aps)) if aps else 0.0
+
+
+def tvsum_paper_positives(anno: np.ndarray) -> np.ndarray:
+    """(A, T) annotator scores -> (T,) bool: clips whose *mean* score is strictly above its median.
+
+    The papers' protocol (RASL Sec. IV-A "we average the importance scores of the
+    manual labels of every segment"; HPCL Sec. 4.1 "select the higher 50% of the
+    scores"): one label set per video instead of one per annotator.
+    """
+    anno = np.asarray(anno, dtype=np.float64)
+    if anno.ndim != 2:
+        raise InputError(f"TVSum labels must be (annotators, clips), got shape {anno.shape}")
+    mean = anno.mean(axis=0)
+    return mean > np.median(mean)
+
+
+def tvsum_video_top5_map_paper(scores: np.ndarray, anno: np.ndarray, k: int = 5) -> float:
+    """TVSum top-5 AP of one video under the papers' protocol (mean-annotator labels).
+
+    Same ranked AP and tie rule as `tvsum_video_top5_map`; only the positives differ.
+    """
+    return ranked_ap(rank_labels(scores, tvsum_paper_positives(anno))[:k])

@@ -10,7 +10,9 @@ stream on the clip grid, and hands the backbone batches of clips:
   temporal resampling (documented in its ``contract``).
 * audio: ``embed_clips([float32 (s_i,) mono samples at sample_rate, ...]) -> (B, D)``.
 
-Backbones are created by name (`create_backbone`), like timm's ``create_model``.
+Backbones are registered by name in `BACKBONES` (the one `highlighter.registry.Registry`,
+built-ins lazily by module) and created by name (`create_backbone`), like timm's
+``create_model``.
 ``pretrained=False`` gives the same architecture with random weights (benchmarks,
 tests); ``pretrained=True`` loads the published checkpoint via the weights manager.
 """
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
+
+from highlighter.registry import Registry, lazy_registry
 
 
 @dataclass(frozen=True)
@@ -57,42 +61,68 @@ class Backbone(ABC):
         return f"{self.spec.name}:{'pretrained' if self.pretrained else 'random'}"
 
 
-_REGISTRY: dict[str, type[Backbone]] = {}
+# Built-in backbones: name -> the module that registers it (imported on first use, so
+# importing this module, listing names or `highlighter --help` does not import torch).
+BUILTIN_BACKBONES = {
+    "efficientnet-lite0": "highlighter.features.visual.efficientnet",
+    "i3d": "highlighter.features.visual.i3d",
+    "mockingjay": "highlighter.features.audio.mockingjay",
+    "panns": "highlighter.features.audio.panns",
+    "r3d": "highlighter.features.visual.r3d",
+    "swin": "highlighter.features.visual.swin",
+    "yamnet": "highlighter.features.audio.yamnet",
+}
+BUILTIN_MODULES = tuple(sorted(set(BUILTIN_BACKBONES.values())))
+
+BACKBONES: Registry[type[Backbone]] = lazy_registry("backbone", BUILTIN_BACKBONES)
+
+# The defaults of `detect`, `trim` and `extract-features`: the kind of features the benchmarks ship.
+DEFAULT_VISUAL = "i3d"
+DEFAULT_AUDIO = "panns"
 
 
 def register_backbone(cls: type[Backbone]) -> type[Backbone]:
-    _REGISTRY[cls.spec.name] = cls
-    return cls
+    """Class decorator: make a backbone available by ``cls.spec.name``."""
+    return BACKBONES.register(cls.spec.name, cls)
 
 
-BUILTIN_MODULES = ("highlighter.features.audio", "highlighter.features.visual")
+def unregister_backbone(name: str) -> type[Backbone] | None:
+    """Remove a backbone (tests that register their own); returns its class, if any."""
+    return BACKBONES.unregister(name)
 
 
 def load_builtin_backbones() -> None:
-    """Import the built-in backbone packages; their modules register on import."""
-    import importlib
+    """Import every built-in backbone module (each registers its backbone and weights)."""
+    for name in list(BUILTIN_BACKBONES):
+        if name in BACKBONES:
+            BACKBONES.get(name)
 
-    for mod in BUILTIN_MODULES:
-        importlib.import_module(mod)
+
+_ensure_loaded = load_builtin_backbones  # older name, still used by tests outside features/
 
 
-_ensure_loaded = load_builtin_backbones
+def backbone_names() -> list[str]:
+    """Every backbone name, sorted (imports no backbone module)."""
+    return BACKBONES.names()
 
 
 def available_backbones(modality: str | None = None) -> list[BackboneSpec]:
-    _ensure_loaded()
-    return [c.spec for n, c in sorted(_REGISTRY.items()) if modality in (None, c.spec.modality)]
+    """Specs of the backbones of ``modality`` (all when None), sorted by name; imports them."""
+    return [cls.spec for _name, cls in BACKBONES.items() if modality in (None, cls.spec.modality)]
 
 
 def backbone_class(name: str) -> type[Backbone]:
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        from highlighter.errors import UsageError
-
-        raise UsageError(f"unknown backbone '{name}'; valid: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    """The class of ``name`` (importing only its module); unknown names are one usage error."""
+    return BACKBONES.get(name)
 
 
 def create_backbone(name: str, device: str = "cpu", pretrained: bool = True,
                     weights_path: str | Path | None = None) -> Backbone:
-    return backbone_class(name)(device=device, pretrained=pretrained, weights_path=weights_path)
+    """Build backbone ``name`` like timm's ``create_model`` (``pretrained=False``: random weights).
+
+    ``device`` goes through `features.device.resolve_device`, the one resolver (``auto`` works).
+    """
+    from highlighter.features.device import resolve_device
+
+    cls = backbone_class(name)
+    return cls(device=resolve_device(device), pretrained=pretrained, weights_path=weights_path)

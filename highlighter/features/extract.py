@@ -37,7 +37,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from highlighter import settings
 from highlighter.errors import HighlighterError, InputError, UsageError
+from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL
 from highlighter.features.grid import EPS, ClipGrid
 from highlighter.features.store import FORMAT, FORMAT_VERSION, SUFFIX, FeatureFile, SourceKey, check_output
 from highlighter.io.probe import file_kind, stat_input
@@ -56,8 +58,8 @@ class ExtractConfig:
     """What to extract and how. Only backbones, weights kind and grid are part of
     the cache key (see features/store.py); the rest only changes speed."""
 
-    visual: str | None = "i3d"
-    audio: str | None = "panns"  # None = visual only
+    visual: str | None = DEFAULT_VISUAL
+    audio: str | None = DEFAULT_AUDIO  # None = visual only
     grid: ClipGrid = field(default_factory=ClipGrid)
     pretrained: bool = True  # False = the same architectures with random weights
     device: str = "auto"
@@ -438,9 +440,8 @@ def resolved(path: str | Path) -> Path:
 
 
 def default_cache_dir() -> Path:
-    from highlighter.features.weights import cache_root
-
-    return cache_root() / "features"
+    """Where `load_or_extract` keeps features unless told (`settings.feature_cache_dir`)."""
+    return settings.feature_cache_dir()
 
 
 def load_or_extract(path: str | Path, cache_dir: str | Path | None = None, config: ExtractConfig | None = None,

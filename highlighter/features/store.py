@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from highlighter.atomic import default_mode
+from highlighter.atomic import atomic_path
 from highlighter.errors import InputError
 
 FORMAT = "highlighter.features"
@@ -119,9 +118,8 @@ class FeatureFile:
         return bool(self.meta.get("no_audio", False))
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically: a hidden temp file in the same folder, then rename."""
+        """Write atomically (`atomic_path`): a reader never sees a half-written file."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
             "starts": np.asarray(self.starts, dtype=np.float64),
             "ends": np.asarray(self.ends, dtype=np.float64),
@@ -133,18 +131,10 @@ class FeatureFile:
                 if arr.ndim != 2 or arr.shape[0] != self.num_clips:
                     raise ValueError(f"{name} features have shape {arr.shape}, expected ({self.num_clips}, D)")
                 arrays[name] = np.asarray(arr, dtype=np.float32)
-        # a short temp name: the final name may already be near the file-name limit
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=path.parent)
-        try:
-            os.chmod(tmp, default_mode())  # mkstemp makes 0600; outputs get normal permissions
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         return path
 
     @classmethod

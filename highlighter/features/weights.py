@@ -6,8 +6,9 @@ local path. The cache lives in ``weights_dir()``:
 
 * ``$HIGHLIGHTER_CACHE/weights`` when ``HIGHLIGHTER_CACHE`` is set (the CLI's
   ``--cache-dir`` sets it), else ``$XDG_CACHE_HOME/highlighter/weights``, else
-  ``~/.cache/highlighter/weights``. The ``weights`` sub-folder keeps the cache
-  root free for other caches (feature files) without mixing them.
+  ``~/.cache/highlighter/weights`` (`highlighter.settings.backbone_weights_dir`,
+  where every environment variable is documented). The ``weights`` sub-folder
+  keeps the cache root free for other caches (feature files) without mixing them.
 
 Machines without internet (CI, air-gapped boxes) get ONE line naming the file,
 its URL and the exact ``highlighter weights import NAME /path/to/FILENAME``
@@ -23,8 +24,9 @@ accepted on size alone (if known) and its measured hash is logged. We never
 invent a hash.
 
 Downloads resume from ``FILENAME.part`` with an HTTP ``Range`` request, are
-checked before they are renamed into place (atomic), and a file that fails the
-check is deleted, so the cache never holds a half-written or wrong file.
+checked before they are renamed into place (`highlighter.atomic.atomic_path`), and
+a file that fails the check is deleted, so the cache never holds a half-written or
+wrong file.
 
 Beyond checksums, a spec may carry ``check``: the backbone's own loader, run on a
 downloaded or imported file (under its final file name, so the format is chosen as
@@ -41,7 +43,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -49,7 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from highlighter import settings
+from highlighter.atomic import atomic_path
 from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
+from highlighter.features.base import BUILTIN_MODULES
+from highlighter.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +82,8 @@ class WeightSpec:
         return "sha256" if len(self.sha256) == 64 else f"sha256 prefix ({len(self.sha256)} hex)"
 
 
-_REGISTRY: dict[str, WeightSpec] = {}
+# Backbone modules register their checkpoints on import, so a full listing imports them.
+WEIGHTS: Registry[WeightSpec] = Registry("weights", modules=BUILTIN_MODULES)
 
 
 def register_weights(spec: WeightSpec) -> WeightSpec:
@@ -88,50 +94,42 @@ def register_weights(spec: WeightSpec) -> WeightSpec:
             raise ValueError(f"weights '{spec.name}': sha256 must be hex (full digest or prefix), got {spec.sha256!r}")
         if h != spec.sha256:
             spec = WeightSpec(**{**spec.__dict__, "sha256": h})
-    old = _REGISTRY.get(spec.name)
-    if old is not None and old != spec:
-        raise ValueError(f"weights '{spec.name}' registered twice with different specs")
     if "/" in spec.filename or "\\" in spec.filename or spec.filename in ("", ".", ".."):
         raise ValueError(f"weights '{spec.name}': filename must be a plain file name, got {spec.filename!r}")
-    _REGISTRY[spec.name] = spec
-    return spec
+    old = WEIGHTS.get(spec.name) if spec.name in WEIGHTS else None
+    if old is not None and old != spec:
+        raise ValueError(f"weights '{spec.name}' registered twice with different specs")
+    if old is None:
+        WEIGHTS.register(spec.name, spec)
+    return old or spec
 
 
-def _ensure_loaded() -> None:
-    # Backbone modules register their weights on import.
-    from highlighter.features.base import load_builtin_backbones
-
-    load_builtin_backbones()
+def unregister_weights(name: str) -> WeightSpec | None:
+    """Remove a checkpoint from the registry (tests that add their own)."""
+    return WEIGHTS.unregister(name)
 
 
 def get_weight_spec(name: str) -> WeightSpec:
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        valid = ", ".join(sorted(_REGISTRY)) or "(none)"
-        raise UsageError(f"unknown weights '{name}'; valid: {valid} (see `highlighter weights list`)")
-    return _REGISTRY[name]
+    """The spec of checkpoint ``name``; an unknown name is one usage error listing the valid ones."""
+    try:
+        return WEIGHTS.get(name)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (see `highlighter weights list`)") from None
 
 
 def available_weights() -> list[WeightSpec]:
-    _ensure_loaded()
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+    """Every known checkpoint, sorted by name (imports the backbone modules)."""
+    return [spec for _name, spec in WEIGHTS.items()]
 
 
 # ----------------------------------------------------------------------------- cache location
 
-
-def cache_root() -> Path:
-    """Root of highlighter's caches (HIGHLIGHTER_CACHE, else XDG cache, else ~/.cache)."""
-    env = os.environ.get("HIGHLIGHTER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "highlighter"
+cache_root = settings.cache_root  # kept here for callers that import it from the weights manager
 
 
 def weights_dir() -> Path:
-    return cache_root() / "weights"
+    """The backbone checkpoint cache (`highlighter.settings.backbone_weights_dir`)."""
+    return settings.backbone_weights_dir()
 
 
 def weight_path(name: str) -> Path:
@@ -143,8 +141,7 @@ def is_cached(name: str) -> bool:
     return weight_path(name).is_file()
 
 
-def offline() -> bool:
-    return os.environ.get("HIGHLIGHTER_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+offline = settings.offline  # HIGHLIGHTER_OFFLINE: downloads are forbidden
 
 
 # ----------------------------------------------------------------------------- verification
@@ -263,21 +260,15 @@ def check_loadable(name: str, path: Path, shown: str | Path | None = None) -> No
         raise InputError(f"not a usable '{name}' checkpoint: {reason} (expected {spec.filename} from {spec.url})") from exc
 
 
-def _staged_path(dest: Path) -> Path:
-    """A hidden temp name beside ``dest`` with the same suffix (loaders choose the format by suffix)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
-    os.close(fd)
-    return Path(tmp)
+def _install(name: str, dest: Path, shown: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Stage the file beside ``dest`` (``fill(temp)``), check it with the backbone's loader,
+    then rename it onto ``dest``; on any failure the staged file is gone.
 
-
-def _install(name: str, staged: Path, dest: Path, shown: str | Path) -> Path:
-    """Check ``staged`` with the backbone's loader, then rename it onto ``dest``; delete it on failure."""
-    try:
+    The temp name keeps ``dest``'s suffix: loaders choose the format by suffix.
+    """
+    with atomic_path(dest, suffix=f".tmp{dest.suffix}") as staged:
+        fill(staged)
         check_loadable(name, staged, shown)
-        os.replace(staged, dest)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
     _write_stamp(dest)
     return dest
 
@@ -358,10 +349,8 @@ def download_weights(name: str, progress: bool = True) -> Path:
     except HighlighterError:
         part.unlink(missing_ok=True)
         raise
-    staged = _staged_path(dest)
-    os.replace(part, staged)
     try:
-        return _install(name, staged, dest, spec.url)
+        return _install(name, dest, spec.url, lambda staged: os.replace(part, staged))
     except InputError as exc:  # the server sent something else (an HTML page, another model)
         raise WeightsMissingError(_missing_message(spec, f"the download is not usable ({exc})")) from exc
 
@@ -418,11 +407,9 @@ def import_weights(name: str, src: str | Path) -> Path:
         check_loadable(name, dest)
         _write_stamp(dest)
         return dest
-    staged = _staged_path(dest)
-    try:
+
+    def copy(staged: Path) -> None:
         with open(staged, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, _CHUNK)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    return _install(name, staged, dest, src)
+
+    return _install(name, dest, src, copy)

@@ -126,24 +126,18 @@ def file_kind(mode: int) -> str:
     return "not a plain file"
 
 
-_LIBAV_LOG_SET = False
-
-
 def quiet_libav() -> None:
     """Silence libav's own stderr logging (it would break the one-line error contract).
 
     Its messages ("moov atom not found", "File ended prematurely") reach the user
-    through our `InputError` text instead. Set HIGHLIGHTER_AV_LOG=WARNING (or
-    another PyAV level name) to see them while debugging.
+    through our `InputError` text instead; ``--debug`` (or HIGHLIGHTER_AV_LOG=WARNING)
+    shows them through Python logging (see `highlighter.io.quiet`).
     """
-    global _LIBAV_LOG_SET
-    if _LIBAV_LOG_SET:
-        return
     import av.logging
 
-    level = os.environ.get("HIGHLIGHTER_AV_LOG", "PANIC").upper()
-    av.logging.set_level(getattr(av.logging, level, av.logging.PANIC))
-    _LIBAV_LOG_SET = True
+    from highlighter.io.quiet import pyav_level
+
+    av.logging.set_level(pyav_level())
 
 
 def open_container(path: str | os.PathLike):

@@ -149,19 +149,22 @@ def _iter_decord(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[in
                  chunk_size: int) -> Iterator[FrameChunk]:
     import decord
 
+    from highlighter.io.quiet import quiet_native  # decord's libav prints to fd 2: capture it
+
     decord.logging.set_level(decord.logging.ERROR)
     v = info.video
     assert v is not None
     w, h = size
     same = (w, h) == (v.width, v.height)
     if v.rotation:  # decord rotates by itself; its resize is broken then (see module doc)
-        vr = decord.VideoReader(path, ctx=decord.cpu(0))
+        vr = quiet_native(decord.VideoReader, path, ctx=decord.cpu(0))
         dh, dw = vr[0].shape[:2]
         if (dw, dh) != (v.display_width, v.display_height):
             raise RuntimeError(f"decord gave {dw}x{dh} frames, expected upright {v.display_width}x{v.display_height}")
         vr.seek(0)
     else:
-        vr = decord.VideoReader(path, ctx=decord.cpu(0), width=-1 if same else w, height=-1 if same else h)
+        vr = quiet_native(decord.VideoReader, path, ctx=decord.cpu(0), width=-1 if same else w,
+                          height=-1 if same else h)
     n = len(vr)
     if n == 0:
         raise RuntimeError("decord sees no frames")

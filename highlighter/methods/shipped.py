@@ -10,31 +10,21 @@ Highlights), ``tvsum`` (evaluate on TVSum — trained without ever seeing TVSum)
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 
-ENV_VAR = "HIGHLIGHTER_WEIGHTS_DIR"
-PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
-WEIGHTS_DIR = Path(os.environ[ENV_VAR]).expanduser() if os.environ.get(ENV_VAR) else PACKAGE_WEIGHTS_DIR
+from highlighter import settings
+
+ENV_VAR = settings.DETECTOR_WEIGHTS_VAR
+PACKAGE_WEIGHTS_DIR = settings.PACKAGE_WEIGHTS_DIR
+INSTALLED_WEIGHTS_DIR = settings.INSTALLED_WEIGHTS_DIR  # `pip install .`
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
-INSTALLED_WEIGHTS_DIR = Path(sys.prefix) / "share" / "highlighter" / "weights"  # `pip install .`
-
-
 def shipped_dir() -> Path:
-    """The weights directory, read from the environment at call time (tests and
-    users may set the variable after import); a source checkout's ``weights/`` wins
-    over the copy a non-editable install puts under ``<prefix>/share``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    if PACKAGE_WEIGHTS_DIR.is_dir() or not INSTALLED_WEIGHTS_DIR.is_dir():
-        return PACKAGE_WEIGHTS_DIR
-    return INSTALLED_WEIGHTS_DIR
+    """The weights directory (`highlighter.settings.detector_weights_dir`, read at call time)."""
+    return settings.detector_weights_dir()
 
 
 def shipped_path(method: str, target: str) -> Path:

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from highlighter.errors import InputError, UsageError
+from highlighter.scores import normalize_scores
 
 
 @dataclass(frozen=True)
@@ -144,16 +145,6 @@ def smooth_scores(scores: np.ndarray, window: int) -> np.ndarray:
     lo = np.clip(idx - half, 0, scores.size)
     hi = np.clip(idx + half + 1, 0, scores.size)
     return (csum[hi] - csum[lo]) / (hi - lo)
-
-
-def normalise(scores: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1]; a flat curve maps to zeros."""
-    if scores.size == 0:
-        return scores.copy()
-    lo, hi = float(scores.min()), float(scores.max())
-    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-        return np.zeros_like(scores)
-    return (scores - lo) / (hi - lo)
 
 
 def _check(starts, ends, scores, duration) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -272,7 +263,7 @@ def select_segments(starts, ends, scores, config: SelectConfig, duration: float)
     if raw.size == 0:
         return []
     sm = smooth_scores(raw, _window(s, e, config.smooth))
-    norm = normalise(sm)
+    norm = normalize_scores(sm, "minmax", dtype=np.float64)  # the detectors' rule: flat -> zeros
     ok = np.ones(raw.size, dtype=bool) if config.threshold is None else norm >= config.threshold - 1e-12
     top = parse_top(config.top)
 

@@ -32,14 +32,15 @@ run is reported with the real output name, never the temp file's.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
+from highlighter.atomic import atomic_path
 from highlighter.errors import InputError, UsageError
 from highlighter.outputs.segments import Segment, check_segment_bounds, merge_overlaps
 
@@ -123,17 +124,17 @@ def check_outputs(video: Path, outputs: list[Path], force: bool) -> None:
             raise InputError(f"{out} is a directory; give a file name for the output")
 
 
-def _tmp_like(out: Path) -> Path:
-    from highlighter.atomic import default_mode
-
+@contextmanager
+def _written(out: Path) -> Iterator[Path]:
+    """`atomic_path` for an ffmpeg output (temp keeps the suffix ffmpeg picks the muxer by);
+    a folder that cannot be written is one InputError naming ``out``."""
+    stack = ExitStack()
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix}", dir=out.parent)
+        tmp = stack.enter_context(atomic_path(out, suffix=f".part{out.suffix}"))
     except OSError as exc:
         raise InputError(f"{out}: cannot write there ({exc.strerror}); choose another -o") from None
-    os.close(fd)
-    os.chmod(tmp, default_mode())
-    return Path(tmp)
+    with stack:
+        yield tmp
 
 
 def _work_dir(output: Path) -> tempfile.TemporaryDirectory:
@@ -250,12 +251,8 @@ def trim(video: str | Path, segments: list[Segment], output: str | Path, config:
             else:
                 args = [*_seg_input(video, g), *maps, "-vf", f"{EVEN_SIZE},format=yuv420p",
                         *_encode_args(cfg, has_audio, out.suffix)]
-            tmp = _tmp_like(out)
-            try:
+            with _written(out) as tmp:
                 _run(["-y", *args, str(tmp)], f"cutting {video} {g.start:.2f}-{g.end:.2f}s", tmp, out, cfg.copy)
-                os.replace(tmp, out)
-            finally:
-                tmp.unlink(missing_ok=True)
     elif cfg.copy:
         _copy_reel(video, segs, output, has_audio, say)
     else:
@@ -300,13 +297,9 @@ def _encode_reel(video: Path, segs: list[Segment], output: Path, cfg: TrimConfig
                 if ins[:1] == ["-i"]:
                     Path(ins[1]).unlink(missing_ok=True)
             items = done
-        tmp = _tmp_like(output)
-        try:
+        with _written(output) as tmp:
             _join_pass(items, _encode_args(cfg, has_audio, output.suffix), tmp, output, cfg, has_audio, fps,
                        f"cutting {video}", tmp)
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def _copy_reel(video: Path, segs: list[Segment], output: Path, has_audio: bool, say: Callable[[str], None]) -> None:
@@ -322,11 +315,7 @@ def _copy_reel(video: Path, segs: list[Segment], output: Path, has_audio: bool, 
         listing = Path(td) / "list.txt"
         quoted = (p.as_posix().replace("'", "'\\''") for p in parts)  # concat-list quoting of '
         listing.write_text("".join(f"file '{q}'\n" for q in quoted))
-        tmp = _tmp_like(output)
-        try:
+        with _written(output) as tmp:
             _run(["-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
                   *(["-movflags", "+faststart"] if output.suffix.lower() in (".mp4", ".mov", ".m4v") else []),
                   str(tmp)], f"joining segments of {video}", tmp, output, copy=True)
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)

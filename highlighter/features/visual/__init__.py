@@ -1,3 +1,6 @@
-"""Visual backbones (registered on import): i3d (default), r3d, swin, efficientnet-lite0 (offline)."""
+"""Visual backbones: i3d (default), r3d, swin, efficientnet-lite0 (offline).
 
-from highlighter.features.visual import efficientnet, i3d, r3d, swin  # noqa: F401
+Each module registers its backbone (and its published checkpoint) on import; the
+registry (`features.base.BACKBONES`) imports a module only when its backbone is
+used, so nothing is imported here.
+"""

@@ -1,4 +1,5 @@
-"""Shared pieces of the visual backbones: checkpoint reading, strict key checks, pixels.
+"""Shared pieces of the visual backbones: checkpoint reading, strict key checks, pixels,
+and the two inference loops (a clip stack through a 3-D net; a frame mean of a 2-D net).
 
 Every backbone loads its published checkpoint through `read_checkpoint` +
 `load_strict`, so a file of the wrong layout fails with ONE line that names the
@@ -159,6 +160,46 @@ class TorchVisualBackbone:
 
     def load_weights(self, model: torch.nn.Module, path: Path) -> None:
         load_strict(model, read_checkpoint(path), path)
+
+
+def embed_stacked(clips: list[np.ndarray], preprocess, forward, dim: int, device: str,
+                  max_batch: int = 4) -> np.ndarray:
+    """(len(clips), dim) float32 from a clip-level (3-D) network, ``max_batch`` clips per call.
+
+    ``preprocess(frames, index)`` gives each clip's tensor; runs of consecutive clips
+    whose tensors have the same shape (the usual case: equal clip lengths) are stacked
+    into one ``forward`` call, and a clip of another shape starts the next batch.
+    """
+    out = np.zeros((len(clips), dim), dtype=np.float32)
+    i, ahead = 0, None  # ahead: the preprocessed clip i, when the previous batch stopped at it
+    while i < len(clips):
+        batch, ahead = [ahead if ahead is not None else preprocess(clips[i], i)], None
+        j = i + 1
+        while j < len(clips) and len(batch) < max_batch:
+            x = preprocess(clips[j], j)
+            if x.shape != batch[0].shape:
+                ahead = x
+                break
+            batch.append(x)
+            j += 1
+        out[i:j] = forward(torch.stack(batch).to(device)).float().cpu().numpy()
+        i = j
+    return out
+
+
+class StackedClipBackbone(TorchVisualBackbone):
+    """A 3-D network that sees each clip as one (3, T, H, W) stack: subclasses give
+    ``preprocess`` and, when the clip vector is not ``self.model(x)``, ``embed_batch``."""
+
+    clips_per_batch: int = 4
+
+    def embed_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) -> (B, dim)."""
+        return self.model(x)
+
+    @torch.inference_mode()
+    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+        return embed_stacked(clips, self.preprocess, self.embed_batch, self.spec.dim, self.device, self.clips_per_batch)
 
 
 class FrameMeanBackbone(TorchVisualBackbone):

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.visual.common import TorchVisualBackbone, frames_to_crops
+from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops
 from highlighter.features.weights import WeightSpec, register_weights
 
 WEIGHTS = register_weights(WeightSpec(
@@ -162,7 +162,7 @@ MIN_FRAMES = 8
 
 
 @register_backbone
-class I3DBackbone(TorchVisualBackbone, Backbone):
+class I3DBackbone(StackedClipBackbone, Backbone):
     spec = BackboneSpec(
         name="i3d",
         modality="visual",
@@ -190,18 +190,6 @@ class I3DBackbone(TorchVisualBackbone, Backbone):
             x = x[torch.arange(MIN_FRAMES) % x.shape[0]]
         return x.permute(1, 0, 2, 3)
 
-    @torch.inference_mode()
-    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(clips), self.spec.dim), dtype=np.float32)
-        i = 0
-        while i < len(clips):  # batch consecutive clips of equal length (the usual case)
-            x0 = self.preprocess(clips[i], i)
-            batch, j = [x0], i + 1
-            while j < len(clips) and len(batch) < 4 and max(len(clips[j]), MIN_FRAMES) == x0.shape[1]:
-                batch.append(self.preprocess(clips[j], j))
-                j += 1
-            x = torch.stack(batch).to(self.device)
-            out[i:j] = self.model.embed(x).float().cpu().numpy()
-            i = j
-        return out
+    def embed_batch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(x)  # Mixed_5c mean, not the logits
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.visual.common import TorchVisualBackbone, frames_to_crops, normalise, sample_indices
+from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops, normalise, sample_indices
 from highlighter.features.weights import WeightSpec, register_weights
 
 WEIGHTS = register_weights(WeightSpec(
@@ -41,7 +41,7 @@ FRAMES = 16
 
 
 @register_backbone
-class R3DBackbone(TorchVisualBackbone, Backbone):
+class R3DBackbone(StackedClipBackbone, Backbone):
     spec = BackboneSpec(
         name="r3d",
         modality="visual",
@@ -70,11 +70,3 @@ class R3DBackbone(TorchVisualBackbone, Backbone):
         frames = frames[sample_indices(len(frames), FRAMES)] if len(frames) else frames
         x = normalise(frames_to_crops(frames, self.short_side, self.crop, index), KINETICS_MEAN, KINETICS_STD)
         return x.permute(1, 0, 2, 3)
-
-    @torch.inference_mode()
-    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(clips), self.spec.dim), dtype=np.float32)
-        for i in range(0, len(clips), 4):
-            x = torch.stack([self.preprocess(c, i + j) for j, c in enumerate(clips[i:i + 4])]).to(self.device)
-            out[i:i + len(x)] = self.model(x).float().cpu().numpy()
-        return out
