@@ -113,9 +113,12 @@ def main() -> None:
         print(f"{k:<36}{s:>9.2f}{s * per_min:>22.2f}")
     print(f"{'end to end (features+detector+select+cut)':<36}{end_to_end:>9.2f}{end_to_end * per_min:>22.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"duration": dur, "per_minute": {k: s * per_min for k, s in rows.items()},
-                                         "end_to_end_per_minute": end_to_end * per_min, "model_load": t_load,
-                                         "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
+        from highlighter.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({
+            "duration": dur, "per_minute": {k: s * per_min for k, s in rows.items()},
+            "end_to_end_per_minute": end_to_end * per_min, "model_load": t_load,
+            "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
 
 
 if __name__ == "__main__":

@@ -115,7 +115,9 @@ def main() -> None:
         print(f"{r['backbone']:20s} {r['modality']:8s} {r['weights']:10s} {r['video_s_per_s']:9.2f} "
               f"{r['extract_s']:9.1f} {r['load_s']:7.1f} {r['peak_rss_mb']:11.0f}", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        from highlighter.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

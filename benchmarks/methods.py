@@ -118,9 +118,9 @@ def main() -> None:
         print(f"{name:12s} {r['train_s_per_epoch_per_hour']:16.2f} {r['configured_epochs']:7d} "
               f"{r['train_s_per_hour_full']:17.1f} {r['infer_s_per_hour']:10.3f}", flush=True)
     if args.json:
-        tmp = args.json.with_name(args.json.name + ".part")
-        tmp.write_text(json.dumps({"data": source, "threads": args.threads, "rows": rows}, indent=2))
-        tmp.replace(args.json)
+        from highlighter.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({"data": source, "threads": args.threads, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

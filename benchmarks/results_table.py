@@ -31,18 +31,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from highlighter.atomic import atomic_write_text
+from highlighter.errors import HighlighterError, InputError
 
-from highlighter.errors import HighlighterError, InputError  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]  # for the default --data-root (../shared/data) only
 
 PAPER = {  # method: (YouTube mAP, TVSum top-5 mAP) as printed in each paper (I3D where given)
     "rasl": (0.651, 0.783),
@@ -117,10 +115,7 @@ def cross_validate(method: str, dataset, k: int = 5, seed: int = 0, overrides: l
                 log(f"{method}: CV fold {f + 1}/{k}")
             res = run_fold(method, dataset, fold_of, f, seed, overrides, log=log)
             if path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.name + f".{os.getpid()}.part")
-                tmp.write_text(json.dumps(res))
-                tmp.replace(path)
+                atomic_write_text(path, json.dumps(res))
         scores.update({vid: np.asarray(s, dtype=np.float32) for vid, s in res["scores"].items()})
         seconds.append(res["train_seconds"])
     if only_fold is not None:
@@ -149,8 +144,8 @@ def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, metho
     """Evaluate every method; returns a list of row dicts (numbers + notes)."""
     from highlighter.eval.datasets import load_dataset
     from highlighter.eval.harness import evaluate_method
-    from highlighter.methods.base import available_methods, create_method, load_method, method_class
-    from highlighter.methods.shipped import shipped_weights
+    from highlighter.methods.base import available_methods, load_method, method_class
+    from highlighter.methods.shipped import resolve_detector, shipped_weights
 
     yt = load_dataset(data_root / "youtube", "train")
     tv_val = load_dataset(data_root / "tvsum", "val")
@@ -164,7 +159,7 @@ def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, metho
         row = {"method": m, "supervised": bool(cls.supervised), "paper": PAPER.get(m), "yt": None, "yt_note": "",
                "tv_val": None, "tv_all": None, "tv_all_note": "", "seconds": {}}
         if not cls.trainable:
-            det = create_method(m, seed=seed) if m == "random" else create_method(m)
+            det = resolve_detector(m, seed=seed).detector
             row["yt"] = evaluate_method(det, yt).overall
             row["yt_note"] = "direct"
             row["tv_val"] = evaluate_method(det, tv_val).overall
@@ -284,10 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, body in ((args.out, text), (args.json, json.dumps(rows, indent=2) + "\n" if args.json else None)):
         if path is None:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        tmp.write_text(body)
-        tmp.replace(path)
+        atomic_write_text(path, body)
     return 0
 
 

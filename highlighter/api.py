@@ -4,10 +4,11 @@
     result = detect("match.mp4")                  # DetectResult: scores per clip + segments
     result = detect("match.mp4", DetectConfig(method="feature-norm", backbone="efficientnet-lite0"))
 
-Pipeline: probe -> features (cached, `features.extract.load_or_extract`) -> detector
+Pipeline: probe -> features (cached, `features.extract.cached_features`) -> detector
 score per clip -> `outputs.segments.select_segments`. `Pipeline` loads the detector and
-backbones once and scores many videos; `detect_many` adds per-file isolation and writes
-the outputs.
+backbones once and scores many videos, in three steps a caller may also take one by one
+(`features`, `score`, `select`: re-scoring or re-selecting never touches the video again);
+`detect_many` runs it over many files with `batch.run_batch` and writes the outputs.
 
 Which backbones: ``backbone="auto"`` takes the feature backbones the detector's weights
 were trained on (recorded in the weights' ``info``), else the project default
@@ -30,12 +31,14 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from highlighter.batch import BatchReport, ItemResult, Job, run_batch
 from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
+from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL
+from highlighter.methods import DEFAULT_METHOD
 from highlighter.outputs.schema import DetectResult, MethodInfo, VideoInfo, WeightsInfo
 from highlighter.outputs.segments import SelectConfig, select_segments
 
-DEFAULT_METHOD = "rasl"
-DEFAULT_BACKBONES: tuple[str, str | None] = ("i3d", "panns")
+DEFAULT_BACKBONES: tuple[str, str | None] = (DEFAULT_VISUAL, DEFAULT_AUDIO)
 DEFAULT_TARGET = "video"  # shipped weights `{method}-video.safetensors` are for raw videos
 
 Log = Callable[[str], None]
@@ -155,20 +158,13 @@ def sha256_of(path: Path) -> str:
 
 
 def load_detector(method: str, weights: str | Path | None) -> tuple[Any, WeightsInfo | None]:
-    """A ready detector: from ``weights``, the method's shipped weights, or fresh if training-free."""
-    from highlighter.methods.base import create_method, load_method, method_class
-    from highlighter.methods.shipped import shipped_path, shipped_weights
+    """A ready detector (`methods.shipped.resolve_detector`) and what the result records of its weights."""
+    from highlighter.methods.shipped import resolve_detector
 
-    cls = method_class(method)  # UsageError listing the valid names
-    if weights is None and not cls.trainable:
-        return create_method(method), None
-    path = Path(weights) if weights is not None else shipped_weights(method, DEFAULT_TARGET)
-    if path is None:
-        raise WeightsMissingError(
-            f"no weights for method '{method}' (expected {shipped_path(method, DEFAULT_TARGET)}); "
-            f"pass --weights FILE, train it with `highlighter train`, or use a training-free method")
-    det = load_method(path, name=method)
-    return det, WeightsInfo(id=path.name, sha256=sha256_of(path), path=str(path.resolve()))
+    r = resolve_detector(method, weights, DEFAULT_TARGET)
+    if r.weights is None:
+        return r.detector, None
+    return r.detector, WeightsInfo(id=r.weights.name, sha256=sha256_of(r.weights), path=str(r.weights.resolve()))
 
 
 FALLBACK_VISUAL = "efficientnet-lite0"  # weights ship inside a pip package: always offline
@@ -198,8 +194,24 @@ def _check_dims(det: Any, visual: str, method: str) -> None:
 
 
 # --------------------------------------------------------------------------- pipeline
+@dataclass
+class VideoFeatureSet:
+    """A video's probe and features: everything `Pipeline.score` and `Pipeline.select` need,
+    so a caller can score and select again without probing or extracting again."""
+
+    path: Path
+    info: Any  # io.probe.MediaInfo
+    features: Any  # features.store.FeatureFile
+    cached: bool = False  # loaded from the feature cache
+    seconds: float = 0.0  # probe + features
+
+
 class Pipeline:
-    """Detector + backbones loaded once (with the offline fallback resolved); `run` scores one video."""
+    """Detector + backbones loaded once (with the offline fallback resolved).
+
+    `run` = `features` (probe once, cached features) -> `score` -> `select`; a caller that
+    keeps the `VideoFeatureSet` can score or select again without touching the video.
+    """
 
     def __init__(self, config: DetectConfig | None = None, log: Log | None = None):
         from highlighter.features.extract import ExtractConfig, Extractor
@@ -236,37 +248,50 @@ class Pipeline:
         _check_dims(det, visual, method)
         return Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio, requested=method)
 
-    def run(self, video: str | Path, progress: Any = None) -> DetectResult:
-        from highlighter.features.extract import default_cache_dir, extract_features, load_or_extract
+    def features(self, video: str | Path, progress: Any = None) -> VideoFeatureSet:
+        """Probe ``video`` once and get its features (from the cache when up to date)."""
+        from highlighter.features.extract import cached_features
         from highlighter.io.probe import probe_video
 
         video = Path(video)
         t0 = time.perf_counter()
         info = probe_video(video)
-        notes = [self.plan.fallback] if self.plan.fallback else []
+        cached = False
         if self.config.use_cache:
-            from highlighter.features.extract import cache_path
-            from highlighter.features.store import SourceKey, check_output
-
-            cache = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
-            if check_output(cache_path(video, cache), SourceKey.of(video), self.extract_config) is None:
-                notes.append("features loaded from the cache")
-            ff = load_or_extract(video, cache, self.extract_config, extractor=self.extractor, progress=progress)
+            ff, cached = cached_features(video, self.config.cache_dir, self.extract_config, extractor=self.extractor,
+                                         progress=progress, info=info)
         else:
-            ff = extract_features(video, self.extract_config, extractor=self.extractor, progress=progress)
-        t1 = time.perf_counter()
+            ff = self.extractor.extract(video, progress, info=info)
         if ff.visual is None:
             raise InputError(f"{video}: the feature file has no visual features; re-run with a visual backbone")
-        audio = ff.audio if getattr(self.plan.detector, "uses_audio", False) else None
+        return VideoFeatureSet(video, info, ff, cached, time.perf_counter() - t0)
+
+    def uses_audio(self, feats: VideoFeatureSet) -> bool:
+        """Whether the detector scores from audio too (and the video has audio features)."""
+        return bool(getattr(self.plan.detector, "uses_audio", False)) and feats.features.audio is not None
+
+    def score(self, feats: VideoFeatureSet) -> np.ndarray:
+        """One score per clip of ``feats`` (float64); the video is not read again."""
+        ff = feats.features
+        audio = ff.audio if self.uses_audio(feats) else None
         scores = np.asarray(self.plan.detector.score(ff.visual, audio), dtype=np.float64).reshape(-1)
-        t2 = time.perf_counter()
         if scores.shape[0] != ff.starts.shape[0]:
-            raise HighlighterError(f"{video}: method '{self.plan.method}' returned {scores.shape[0]} scores "
+            raise HighlighterError(f"{feats.path}: method '{self.plan.method}' returned {scores.shape[0]} scores "
                                    f"for {ff.starts.shape[0]} clips")
+        return scores
+
+    def select(self, feats: VideoFeatureSet, scores: np.ndarray, select: SelectConfig | None = None,
+               timings: dict[str, float] | None = None) -> DetectResult:
+        """Segments of ``scores`` under ``select`` (default: the config's) as a full `DetectResult`."""
+        t0 = time.perf_counter()
+        select = select or self.config.select
+        ff, info, video = feats.features, feats.info, feats.path
         grid_end = float(ff.meta.get("duration") or 0.0)
         duration = min(info.duration, grid_end) if grid_end > 0 and info.duration > 0 else (info.duration or grid_end)
-        segments = select_segments(ff.starts, ff.ends, scores, self.config.select, duration)
-        t3 = time.perf_counter()
+        segments = select_segments(ff.starts, ff.ends, scores, select, duration)
+        timings = {**(timings or {}), "select": time.perf_counter() - t0}
+        notes = ([self.plan.fallback] if self.plan.fallback else []) + (
+            ["features loaded from the cache"] if feats.cached else [])
         v = info.video
         return DetectResult(
             video=VideoInfo(path=str(video.resolve()), name=video.name, duration=float(duration),
@@ -276,13 +301,22 @@ class Pipeline:
             method=MethodInfo(name=self.plan.method, weights=self.plan.weights, requested=self.plan.requested,
                               fallback=self.plan.fallback),
             visual_backbone=ff.meta.get("visual_backbone") or self.extract_config.backbone_id(self.plan.visual),
-            audio_backbone=(ff.meta.get("audio_backbone") if audio is not None else None),
+            audio_backbone=(ff.meta.get("audio_backbone") if self.uses_audio(feats) else None),
             clip_seconds=float(self.extract_config.grid.clip_seconds),
             starts=np.asarray(ff.starts, dtype=np.float64), ends=np.minimum(np.asarray(ff.ends, np.float64), duration),
-            scores=scores, segments=segments, selection=self.config.select,
-            timings={"features": t1 - t0, "detector": t2 - t1, "select": t3 - t2, "total": t3 - t0},
-            notes=notes,
+            scores=np.asarray(scores, dtype=np.float64), segments=segments, selection=select,
+            timings=timings, notes=notes,
         )
+
+    def run(self, video: str | Path, progress: Any = None) -> DetectResult:
+        """`features` -> `score` -> `select` for one video."""
+        feats = self.features(video, progress=progress)
+        t1 = time.perf_counter()
+        scores = self.score(feats)
+        timings = {"features": feats.seconds, "detector": time.perf_counter() - t1}
+        result = self.select(feats, scores, timings=timings)
+        result.timings["total"] = sum(result.timings.values())
+        return result
 
 
 def detect(video: str | Path, config: DetectConfig | None = None, *, log: Log | None = None,
@@ -293,13 +327,23 @@ def detect(video: str | Path, config: DetectConfig | None = None, *, log: Log | 
 
 # --------------------------------------------------------------------------- many files
 @dataclass
-class VideoOutcome:
-    source: Path
-    status: str  # "done" | "failed"
-    result: DetectResult | None = None
+class Detected:
+    """What `detect_many` made of one video: the result and the files written."""
+
+    result: DetectResult
     outputs: dict[str, Path] = field(default_factory=dict)
-    message: str = ""
-    seconds: float = 0.0
+
+
+class VideoOutcome(ItemResult[Detected]):
+    """One video of `detect_many` (a `batch.ItemResult`); ``result`` / ``outputs`` when done."""
+
+    @property
+    def result(self) -> DetectResult | None:
+        return self.value.result if self.value is not None else None
+
+    @property
+    def outputs(self) -> dict[str, Path]:
+        return self.value.outputs if self.value is not None else {}
 
 
 def output_stem(out_dir: str | Path, rel: Path) -> Path:
@@ -310,45 +354,38 @@ def output_stem(out_dir: str | Path, rel: Path) -> Path:
 def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str | Path,
                 formats: tuple[str, ...] = ("json", "csv", "edl"), report: bool = False,
                 log: Log | None = None, progress: Any = None,
-                on_done: Callable[[VideoOutcome], None] | None = None) -> list[VideoOutcome]:
+                on_done: Callable[[VideoOutcome], None] | None = None) -> BatchReport[Detected]:
     """Detect in every video under ``inputs``, writing ``OUT/<name>.{json,csv,edl[,html]}``.
 
     One file failing (corrupt, no video) is recorded and the rest go on; models are
     loaded once, before the first video (a missing checkpoint without fallback stops
-    the run there, since it would fail every file).
+    the run there, since it would fail every file). Returns the results in input order.
     """
     from highlighter.features.extract import discover
     from highlighter.outputs.report import write_report
     from highlighter.outputs.writers import write_outputs
 
-    jobs = discover(inputs)
+    t0 = time.perf_counter()
+    inputs = list(inputs)
+    jobs = [Job(src, output_stem(out_dir, rel)) for src, rel in discover(inputs)]
     if not jobs:
         raise InputError(f"no video files found in {', '.join(str(p) for p in inputs)}")
     pipe = Pipeline(config, log=log)
-    outcomes: list[VideoOutcome] = []
     if progress is not None and hasattr(progress, "batch_start"):
         progress.batch_start(len(jobs))
-    for src, rel in jobs:
-        t = time.perf_counter()
-        try:
-            result = pipe.run(src, progress=progress)
-            stem = output_stem(out_dir, rel)
-            outputs = write_outputs(result, stem, formats)
-            if report:
-                outputs["html"] = write_report(result, stem.with_name(stem.name + ".html"), video=src)
-            oc = VideoOutcome(src, "done", result, outputs, seconds=time.perf_counter() - t)
-        except HighlighterError as exc:
-            oc = VideoOutcome(src, "failed", message=str(exc), seconds=time.perf_counter() - t)
-        except OSError as exc:  # e.g. an output folder that became unwritable: say which file and why
-            where = f" ({exc.filename})" if exc.filename else ""
-            oc = VideoOutcome(src, "failed", message=f"{src}: {exc.strerror or exc}{where}",
-                              seconds=time.perf_counter() - t)
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-            oc = VideoOutcome(src, "failed", message=f"{src}: {type(exc).__name__}: {exc}",
-                              seconds=time.perf_counter() - t)
+
+    def work(job: Job) -> Detected:
+        result = pipe.run(job.source, progress=progress)
+        outputs = write_outputs(result, job.output, formats)
+        if report:
+            outputs["html"] = write_report(result, job.output.with_name(job.output.name + ".html"), video=job.source)
+        return Detected(result, outputs)
+
+    def finished(oc: ItemResult) -> None:
         if progress is not None and hasattr(progress, "video_end"):
-            progress.video_end(src, oc.status)
+            progress.video_end(oc.source, oc.status)
         if on_done:
             on_done(oc)
-        outcomes.append(oc)
-    return outcomes
+
+    results = run_batch(jobs, work, on_done=finished, result_type=VideoOutcome)
+    return BatchReport(results, time.perf_counter() - t0)

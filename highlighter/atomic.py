@@ -67,6 +67,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` via a hidden temp file + rename."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
+        # surrogateescape: a file name that is not UTF-8 (in an EDL, a report) is written back as its own bytes
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
             f.write(text)
     return path

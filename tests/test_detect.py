@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from highlighter.api import DetectConfig, detect
+from highlighter.api import DetectConfig, Pipeline, detect
 from highlighter.errors import UsageError, WeightsMissingError
 from highlighter.outputs.segments import SelectConfig
 
@@ -77,6 +78,46 @@ def test_detect_api_with_offline_backbone(video, offline_env):
     assert again.scores.tolist() == r.scores.tolist()
 
 
+def count_probes(monkeypatch) -> list[Path]:
+    """Record every probe of a media file; the real probe still runs (every module that bound it)."""
+    import highlighter.io.probe  # noqa: F401  (the package exports a function of the same name)
+
+    real, calls = sys.modules["highlighter.io.probe"].probe, []
+
+    def probe(path):
+        calls.append(Path(path))
+        return real(path)
+
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("highlighter") and getattr(mod, "probe", None) is real:
+            monkeypatch.setattr(mod, "probe", probe)
+    return calls
+
+
+def test_pipeline_probes_once_and_rescoring_never_reads_the_video(video, tmp_path, monkeypatch):
+    src = tmp_path / "v.mp4"
+    src.write_bytes(video.read_bytes())
+    pipe = Pipeline(DetectConfig(**OFFLINE, cache_dir=str(tmp_path / "cache"), select=SelectConfig(top=2, smooth=0)))
+    probes = count_probes(monkeypatch)
+    feats = pipe.features(src)  # a cache miss: one probe, one extraction
+    assert probes == [src] and not feats.cached
+    assert pipe.features(src).cached and probes == [src, src]  # a hit: the probe only
+    src.unlink()  # from here on there is no video: scoring and selecting must not need one
+    scores = pipe.score(feats)
+    np.testing.assert_array_equal(pipe.score(feats), scores)
+    two, one = pipe.select(feats, scores), pipe.select(feats, scores, SelectConfig(top=1, smooth=0))
+    assert len(probes) == 2 and len(one.segments) == 1 and 1 <= len(two.segments) <= 2
+    assert one.scores.tolist() == two.scores.tolist() == scores.tolist() and len(scores) == 4
+    validate(two.to_dict())
+
+
+def test_api_defaults_are_the_stages_own():
+    from highlighter import api, features, methods
+
+    assert DetectConfig().method == api.DEFAULT_METHOD == methods.DEFAULT_METHOD
+    assert api.DEFAULT_BACKBONES == (features.DEFAULT_VISUAL, features.DEFAULT_AUDIO)
+
+
 def test_offline_fallback_is_announced_and_recorded(video):
     lines: list[str] = []
     r = detect(video, DetectConfig(select=SelectConfig(top="25%")), log=lines.append)  # default: rasl + auto
@@ -90,7 +131,7 @@ def test_offline_fallback_is_announced_and_recorded(video):
 def test_no_fallback_and_unknown_method(video):
     with pytest.raises(WeightsMissingError):
         detect(video, DetectConfig(fallback=False))
-    with pytest.raises(UsageError, match="valid methods:.*feature-norm"):
+    with pytest.raises(UsageError, match="available:.*feature-norm"):
         detect(video, DetectConfig(method="nope"))
 
 
@@ -140,7 +181,7 @@ def test_cli_trim_without_from_runs_detect_with_one_line_fallback(video, tmp_pat
 
 def test_cli_unknown_method_lists_valid_ones(video, tmp_path):
     p = cli("detect", str(video), "-o", str(tmp_path), "--method", "nope")
-    assert p.returncode == 2 and "valid methods" in p.stderr and "rasl" in p.stderr
+    assert p.returncode == 2 and "available:" in p.stderr and "rasl" in p.stderr
     assert "Traceback" not in p.stderr
 
 

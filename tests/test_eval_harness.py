@@ -233,6 +233,51 @@ def test_select_detectors(tmp_path, monkeypatch):
     assert len(entries) == 1 and entries[0].weights == f and entries[0].detector.w[1] == 1
 
 
+def test_one_resolver_for_api_and_harness(tmp_path, monkeypatch):
+    from highlighter.api import load_detector
+    from highlighter.errors import WeightsMissingError
+    from highlighter.methods.shipped import resolve_detector
+
+    path = _shipped(tmp_path, monkeypatch, np.eye(DV)[0])  # test-linear-youtube.safetensors
+    assert resolve_detector("test-linear", target="youtube").weights == path
+    with pytest.raises(WeightsMissingError, match=r"no shipped weights for tvsum .*test-linear-tvsum"):
+        resolve_detector("test-linear", target="tvsum")
+    assert resolve_detector("random", seed=7).detector.config.seed == 7
+    assert resolve_detector("feature-norm", seed=7).weights is None  # takes no seed: built without one
+    # raw videos: target "video", which falls back to the youtube weights
+    det, info = load_detector("test-linear", None)
+    assert info.id == path.name and len(info.sha256) == 64 and np.array_equal(det.w, np.eye(DV)[0])
+
+
+def test_a_benchmark_is_one_entry(tmp_path):
+    """Registering a `Benchmark` is all it takes for loading, scoring and the protocol list."""
+    from highlighter.eval.benchmarks import BENCHMARKS, Benchmark, Protocol, register_benchmark
+    from highlighter.eval.harness import protocols
+
+    def top1(scores, labels) -> float:  # 1 when the best-scored clip is a highlight
+        return float(labels[int(np.argmax(scores))] > 0)
+
+    register_benchmark(Benchmark(
+        name="toy", title="Toy", metric="top-1", label_key="hit", label_ndim=1, label_form="a list of 0/1 per clip",
+        to_labels=lambda arr, where: arr.astype(np.int64), has_contrast=lambda y: bool(0 < y.sum() < y.size),
+        protocols=(Protocol("first", "the first clip", top1), Protocol("hit", "top-1 hit", top1))))
+    try:
+        root = tmp_path / "toy"
+        (root / "video_features").mkdir(parents=True)
+        for vid, norms in {"a": [1, 5, 2], "b": [9, 1, 1]}.items():
+            np.save(root / "video_features" / f"{vid}_rgb.npy", _visual(norms)[:-1])
+        (root / "toy_anno.json").write_text(json.dumps({"a": {"hit": "[0, 1, 0]"}, "b": {"hit": [0, 0, 1]}}))
+        (root / "splits.json").write_text(json.dumps({"d": {"val": ["a", "b"]}}))
+        ds = load_dataset(root, "val")
+        assert ds.name == "toy" and protocols("toy") == ["first", "hit"]
+        res = evaluate_method(create_method("feature-norm"), ds)
+        assert res.metric == "top-1" and res.per_video == {"a": 1.0, "b": 0.0} and res.overall == 0.5
+    finally:
+        BENCHMARKS.unregister("toy")
+    with pytest.raises(UsageError, match="unknown benchmark 'toy'"):
+        load_dataset(root, "val", name="toy")
+
+
 # --- the CLI ----------------------------------------------------------------------
 
 

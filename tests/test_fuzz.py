@@ -136,6 +136,11 @@ def odd_name_cases() -> list[Case]:
     return out
 
 
+def EMPTY_DIR(w: World) -> list[str]:
+    """An output folder given by the user must be named by its full path (not by a temp file next to it)."""
+    return [str(w.media / "empty-dir")]
+
+
 def option_cases() -> list[Case]:
     """Bad option values: the error line must show the value (or the option, where there is no value)."""
 
@@ -238,12 +243,11 @@ def option_cases() -> list[Case]:
         ("evaluate-seed-word", evaluate("--seed", "abc"), _opt("--seed", "abc")),
         ("evaluate-json-inside-data", lambda w, d: ["evaluate", "--data", w.data / "valid", "--json",
                                                     w.data / "valid" / "r.json"], _names("r.json")),
-        ("evaluate-json-is-dir", lambda w, d: [*evaluate()(w, d), "--json", w.media / "empty-dir"],
-         _names("empty-dir")),
+        ("evaluate-json-is-dir", lambda w, d: [*evaluate()(w, d), "--json", w.media / "empty-dir"], EMPTY_DIR),
         ("evaluate-json-parent-is-file", lambda w, d: [*evaluate()(w, d), "--json", w.media / "text.mp4" / "r.json"],
          _names("text.mp4")),
         ("evaluate-predictions-is-dir", lambda w, d: [*evaluate()(w, d), "--predictions", w.media / "empty-dir"],
-         _names("empty-dir")),
+         EMPTY_DIR),
         ("evaluate-weights-missing", evaluate("--weights", "no-such.safetensors"), _names("no-such.safetensors")),
         ("train-method-unknown", lambda w, d: ["train", "--method", "nope", "--data", w.data / "valid", "-o",
                                                d / "w.safetensors"], _lit("nope")),
@@ -266,7 +270,7 @@ def option_cases() -> list[Case]:
         ("train-device-unknown", train("--device", "quantum"), _opt("--device", "quantum")),
         ("train-seed-word", train("--seed", "abc"), _opt("--seed", "abc")),
         ("train-out-is-dir", lambda w, d: ["train", "--method", "rasl", "--data", f"{w.data / 'valid'}:all",
-                                           "-o", w.media / "empty-dir", *TINY], _names("empty-dir")),
+                                           "-o", w.media / "empty-dir", *TINY], EMPTY_DIR),
         ("train-out-parent-is-file", lambda w, d: ["train", "--method", "rasl", "--data", f"{w.data / 'valid'}:all",
                                                    "-o", w.media / "text.mp4" / "w.safetensors", *TINY],
          _names("text.mp4")),

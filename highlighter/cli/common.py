@@ -35,7 +35,7 @@ state = State()
 log = logging.getLogger("highlighter")
 
 __all__ = ["console", "err_console", "escape", "plain", "out", "info", "warn", "error_line", "progress_enabled",
-           "check_out_dir", "make_out_dir", "check_out_file", "eof_message", "os_error_message"]
+           "check_out_dir", "check_out_file", "eof_message", "os_error_message", "one_line"]
 
 
 def plain(value: object) -> Text:
@@ -54,13 +54,19 @@ def info(msg: str) -> None:
         err_console.print(plain(msg), highlight=False, soft_wrap=True)
 
 
+def one_line(msg: object) -> str:
+    """``msg`` with control characters shown as escapes: a file name holding a newline must not split the line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in str(msg))
+
+
 def warn(msg: str) -> None:
     """A warning line on stderr (shown even with --quiet), kept on one line however narrow the terminal."""
-    err_console.print(Text.assemble(("warning:", "yellow"), " ", str(msg)), highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("warning:", "yellow"), " ", one_line(msg)), highlight=False, soft_wrap=True)
 
 
 def error_line(msg: str) -> None:
-    err_console.print(Text.assemble(("error:", "bold red"), " ", str(msg)), highlight=False, soft_wrap=True)
+    """The one line an error gets on stderr."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", one_line(msg)), highlight=False, soft_wrap=True)
 
 
 def progress_enabled() -> bool:
@@ -106,34 +112,48 @@ def _existing_ancestor(p: Path, option: str) -> tuple[Path, os.stat_result]:
 def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     """Fail before any work when ``path`` cannot be (or become) a folder we can write in.
 
-    Creates nothing (`make_out_dir` does). A file in the way is a usage error (exit 2);
-    a folder we may not write in is an `InputError`.
+    A file in the way is a usage error (exit 2); a folder we may not write in is an
+    `InputError`. Leaves nothing behind: the folder is created by the first write.
     """
+    p = Path(path)
+    _check_writable_ancestor(p, p, option, "pass a folder")
+    _probe_write(p, p, option)
+    return p
+
+
+def _check_writable_ancestor(shown: Path, start: Path, option: str, todo: str) -> None:
+    """The nearest existing path at or above ``start`` must be a folder we may write in."""
     import stat
 
-    p = Path(path)
-    q, st = _existing_ancestor(p, option)
+    q, st = _existing_ancestor(start, option)
     if not stat.S_ISDIR(st.st_mode):
-        where = "is a file" if q == p else f"is under {q}, which is a file"
-        raise UsageError(f"{option} {p}: {where}; pass a folder for the outputs")
+        where = "is a file" if q == shown else f"is under {q}, which is a file"
+        raise UsageError(f"{option} {shown}: {where}; {todo}")
     if not os.access(q, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {p}: cannot write in {q} (permission denied); choose another folder")
-    return p
+        raise InputError(f"{option} {shown}: cannot write in {q} (permission denied); choose another place")
 
 
-def make_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
-    """`check_out_dir`, then create the folder and prove a file can be written there.
+def _probe_write(shown: Path, folder: Path, option: str) -> None:
+    """Create ``folder`` and a temp file in it, then remove what was created.
 
-    Catches what ``os.access`` cannot see (read-only file systems for root, /proc).
+    Catches what ``os.access`` cannot see: /proc, read-only mounts for root, full quotas.
     """
-    p = check_out_dir(path, option)
+    created: list[Path] = []
     try:
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=p):
+        for q in reversed((folder, *folder.parents)):
+            if not os.path.lexists(q):
+                q.mkdir()
+                created.append(q)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise InputError(f"{option} {p}: cannot write there ({exc.strerror or exc}); choose another folder") from None
-    return p
+        raise InputError(f"{option} {shown}: cannot write there ({exc.strerror or exc}); choose another place") from None
+    finally:
+        for q in reversed(created):
+            try:
+                q.rmdir()
+            except OSError:
+                pass
 
 
 def check_out_file(path: str | os.PathLike, option: str = "--out") -> Path:
@@ -148,5 +168,6 @@ def check_out_file(path: str | os.PathLike, option: str = "--out") -> Path:
         raise UsageError(f"{option} {p}: is not a regular file; pass a file name")
     if not p.name or p.name in (".", ".."):
         raise UsageError(f"{option} {p}: pass a file name")
-    check_out_dir(p.parent, option)
+    _check_writable_ancestor(p, p.parent, option, "pass a file name in a folder")
+    _probe_write(p, p.parent, option)
     return p

@@ -96,10 +96,9 @@ def detect_cmd(
                           cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, device=device,
                           fallback=not no_fallback)
     common.check_out_dir(out, "--out")
-    discover(inputs)  # a missing input: one line, before the models load (detect_many lists the videos again)
-    common.make_out_dir(out, "--out")
     if config.use_cache:
-        common.make_out_dir(cache_dir or default_cache_dir(), "--cache-dir")
+        common.check_out_dir(cache_dir or default_cache_dir(), "--cache-dir" if cache_dir else "feature cache")
+    discover(inputs)  # a missing input: one line, before the models load (detect_many lists the videos again)
 
     def done(oc) -> None:
         if oc.status == "done" and not common.state.quiet:

@@ -60,6 +60,11 @@ class LineProgress(Progress):
             common.info(f"{status}: {path}")
 
 
+# Grid bounds for the CLI: below 0.05 s a clip holds no frame at the backbones' rates and the clip
+# count explodes (1e-9 s on a 3-s video asked for 3e9 clips and was killed for memory).
+MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.05, 3600.0
+
+
 def _backbone(value: str | None) -> str | None:
     return None if value is None or value.strip().lower() in ("", "none") else value.strip()
 
@@ -69,7 +74,7 @@ def check_backbone(name: str | None, modality: str) -> None:
     from highlighter.features.base import backbone_class
 
     if name is not None and backbone_class(name).spec.modality != modality:
-        raise UsageError(f"--{modality} {name}: not a {modality} backbone; "
+        raise UsageError(f"--{modality} {name}: not {'an' if modality == 'audio' else 'a'} {modality} backbone; "
                          f"see `highlighter features list --modality {modality}`")
 
 
@@ -90,8 +95,10 @@ def extract_features_cmd(
     no_audio: bool = typer.Option(False, "--no-audio", help="Same as --audio none."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (fp16 is used on CUDA)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips per backbone call."),
-    clip_seconds: float = typer.Option(2.0, "--clip-seconds", help="Clip length of the grid (RASL samples 0.2 s)."),
-    hop_seconds: Optional[float] = typer.Option(None, "--hop-seconds", help="Clip hop (default: the clip length)."),
+    clip_seconds: float = typer.Option(2.0, "--clip-seconds", min=MIN_CLIP_SECONDS, max=MAX_CLIP_SECONDS,
+                                       help="Clip length of the grid (RASL samples 0.2 s)."),
+    hop_seconds: Optional[float] = typer.Option(None, "--hop-seconds", min=MIN_CLIP_SECONDS, max=MAX_CLIP_SECONDS,
+                                                help="Clip hop (default: the clip length)."),
     random_weights: bool = typer.Option(False, "--random-weights",
                                         help="Backbone architectures with random weights (benchmarks, tests)."),
     force: bool = typer.Option(False, "--force", help="Re-extract even when the output is up to date."),
@@ -107,11 +114,10 @@ def extract_features_cmd(
                            pretrained=not random_weights, device=device, batch_size=batch_size,
                            decode_backend=check_decoder(backend))
     check_device(device)
-    check_backbone(vis, "visual")
-    check_backbone(aud, "audio")
     common.check_out_dir(out, "--out")
     discover(inputs)  # a missing input: one line now (extract_many lists the videos again)
-    common.make_out_dir(out, "--out")
+    check_backbone(vis, "visual")  # imports the backbone's module (torch), hence after the checks above
+    check_backbone(aud, "audio")
     if common.progress_enabled():
         with RichProgress() as bars:
             report = extract_many(inputs, out, config, bars, force=force)

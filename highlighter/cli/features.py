@@ -5,9 +5,12 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from highlighter.cli.common import console
+from highlighter.cli.common import console, plain
 from highlighter.cli.main import app
+from highlighter.errors import UsageError
 from highlighter.features.base import BackboneSpec, available_backbones, backbone_class
+
+MODALITIES = ("visual", "audio")
 
 features_app = typer.Typer(help="Feature backbones.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -28,10 +31,12 @@ def weights_status(spec: BackboneSpec) -> str:
 @features_app.command("list")
 def list_cmd(modality: str = typer.Option(None, "--modality", help="Only 'visual' or 'audio'.")) -> None:
     """Backbones: modality, feature dim, weights and their status, input contract."""
+    if modality is not None and modality not in MODALITIES:
+        raise UsageError(f"--modality {modality!r}: use {' or '.join(MODALITIES)}")
     t = Table(title="backbones", title_justify="left")
     for col in ("name", "modality", "dim", "weights", "status", "contract"):
         t.add_column(col, overflow="fold")
     for spec in available_backbones(modality):
-        t.add_row(spec.name, spec.modality, str(spec.dim), spec.weights or "(pip package)", weights_status(spec),
-                  spec.contract)
+        t.add_row(*(plain(v) for v in (spec.name, spec.modality, spec.dim, spec.weights or "(pip package)",
+                                       weights_status(spec), spec.contract)))
     console.print(t)

@@ -23,14 +23,15 @@ def train(
     data: list[str] = typer.Option(..., "--data", "-d", help="Benchmark dir in the UMT layout, or DIR:split (repeatable)."),
     out: Path = typer.Option(..., "--output", "-o", help="Weights file to write (.safetensors)."),
     split: Optional[list[str]] = typer.Option(None, "--split", help="train | val | all: once for every dir, or once per --data (default train)."),
-    seed: int = typer.Option(0, "--seed", help="Seed: same seed, same data, same weights."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the method's number of epochs."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed: same seed, same data, same weights."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the method's number of epochs."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable); ablations are flags, e.g. --set use_sa=false."),
 ) -> None:
     """Train a detector on benchmark features (unsupervised methods never read labels); writes fp16 safetensors."""
     from highlighter.train import train_detector
 
+    common.check_out_file(out, "--output")  # before minutes of training, not after
     command = "highlighter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train_detector(
         method,
@@ -46,7 +47,5 @@ def train(
     )
     final = result.report.losses[-1].get("total") if result.report.losses else None
     loss = f", final loss {final:.4f}" if final is not None else ""
-    common.console.print(
-        f"trained {method} on {result.info['num_videos']} videos in {result.info['train_seconds']:.1f} s{loss} -> {result.path}",
-        highlight=False,
-    )
+    common.out(f"trained {method} on {result.info['num_videos']} videos in {result.info['train_seconds']:.1f} s{loss} "
+               f"-> {result.path}")

@@ -1,5 +1,6 @@
 """eval stage: benchmark datasets, the UMT-lineage metrics, and the harness."""
 
+from highlighter.eval.benchmarks import Benchmark, Protocol, get_benchmark, register_benchmark  # noqa: F401
 from highlighter.eval.datasets import Dataset, VideoFeatures, load_dataset  # noqa: F401
 from highlighter.eval.harness import (  # noqa: F401
     EvalResult,

@@ -4,15 +4,12 @@ A dataset directory holds::
 
     video_features/{vid}_rgb.npy   visual FVS, one row per clip (I3D RGB, 1024-d)
     audio_features/{vid}.npy       audio FVS, same clip grid (PANN CNN14, 2048-d)
-    {name}_anno.json               labels per video (name = tvsum | youtube)
+    {name}_anno.json               labels per video (name = a `benchmarks.Benchmark`: tvsum | youtube)
     splits.json                    {domain: {"train": [vid...], "val": [vid...]}}
 
-Labels differ per benchmark:
-
-* ``youtube``: ``match`` per clip, 1 = highlight, 0 / -1 = not (the UMT protocol
-  counts a clip as positive when ``match > 0``).
-* ``tvsum``: ``anno`` is clips x 20 annotators, scores 1..5; we store it as
-  (annotators, clips).
+Labels differ per benchmark; each `Benchmark` entry says how they are read
+(``youtube``: ``match`` per clip; ``tvsum``: clips x 20 annotator scores, stored as
+(annotators, clips)).
 
 Feature and label counts can differ by a row or two (the release has such
 videos); every array of a video is truncated to the shortest. A larger gap means
@@ -35,12 +32,10 @@ from typing import Literal
 import numpy as np
 
 from highlighter.errors import InputError, UsageError
-from highlighter.eval.metrics import has_contrast
+from highlighter.eval.benchmarks import Benchmark, benchmarks, get_benchmark
 from highlighter.methods.data import SPLITS, VideoFeatures  # noqa: F401  (re-exported: the API names them here)
 
 Split = Literal["train", "val", "all"]
-KNOWN_NAMES = ("tvsum", "youtube")
-LABEL_KEYS = {"youtube": "match", "tvsum": "anno"}
 MAX_ROW_GAP = 2  # rows by which features and labels of one video may differ
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -63,17 +58,22 @@ class Dataset:
         return dict(sorted(out.items()))
 
     @property
+    def benchmark(self) -> Benchmark:
+        return get_benchmark(self.name)
+
+    @property
     def anno_path(self) -> Path:
-        return self.root / f"{self.name}_anno.json"
+        return self.root / self.benchmark.anno_file
 
 
 def detect_name(root: Path) -> str:
     """The benchmark a directory holds, from its ``{name}_anno.json``."""
-    for name in KNOWN_NAMES:
-        if (root / f"{name}_anno.json").is_file():
-            return name
+    known = benchmarks()
+    for b in known:
+        if (root / b.anno_file).is_file():
+            return b.name
     raise InputError(
-        f"{root}: not a benchmark directory (no tvsum_anno.json or youtube_anno.json); "
+        f"{root}: not a benchmark directory (no {' or '.join(b.anno_file for b in known)}); "
         "point --data at a folder in the UMT feature layout"
     )
 
@@ -140,7 +140,7 @@ def _check_split(root: Path, splits: dict, split: str) -> list[tuple[str, str, s
 
 def read_annotations(root: Path, name: str) -> dict:
     """``{name}_anno.json`` checked to be an object keyed by video id."""
-    path = root / f"{name}_anno.json"
+    path = root / get_benchmark(name).anno_file
     anno = read_json(path)
     if not isinstance(anno, dict):
         raise InputError(f"{path}: expected an object {{video_id: {{...}}}}, got {type(anno).__name__}")
@@ -157,29 +157,23 @@ def _parse(value):
         return ast.literal_eval(value)
 
 
-def _labels(name: str, entry, vid: str, path: Path) -> np.ndarray:
-    """Labels of one annotation entry: youtube (T,) int match, tvsum (A, T) float."""
-    key = LABEL_KEYS[name]
+def _labels(bench: Benchmark, entry, vid: str, path: Path) -> np.ndarray:
+    """Labels of one annotation entry, checked here and converted by the benchmark's ``to_labels``."""
+    key = bench.label_key
     if not isinstance(entry, dict):
         raise InputError(f"{path}: entry of video '{vid}' is not an object; restore the annotation file")
     if key not in entry:
         raise InputError(f"{path}: video '{vid}' has no '{key}' labels; restore the annotation file")
-    want = "a list of -1/0/1 per clip" if name == "youtube" else "a list of per-clip lists of annotator scores"
     try:
         arr = np.asarray(_parse(entry[key]), dtype=np.float64)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         arr = None
-    ndim = 1 if name == "youtube" else 2
-    if arr is None or arr.ndim != ndim or not np.all(np.isfinite(arr)):
-        raise InputError(f"{path}: video '{vid}': '{key}' is not {want} (finite numbers); restore the annotation file")
+    if arr is None or arr.ndim != bench.label_ndim or not np.all(np.isfinite(arr)):
+        raise InputError(f"{path}: video '{vid}': '{key}' is not {bench.label_form} (finite numbers); "
+                         "restore the annotation file")
     if arr.size == 0:
         raise InputError(f"{path}: video '{vid}': '{key}' is empty; restore the annotation file")
-    if name == "youtube":
-        if not np.array_equal(arr, np.round(arr)):
-            raise InputError(f"{path}: video '{vid}': 'match' must hold integers (1 highlight, 0/-1 not); "
-                             "restore the annotation file")
-        return arr.astype(np.int64)
-    return arr.astype(np.float32).T.copy()  # (T, A) -> (A, T)
+    return bench.to_labels(arr, f"{path}: video '{vid}'")
 
 
 def _npy_header(path: Path, fix: str) -> tuple[tuple, np.dtype]:
@@ -269,7 +263,8 @@ def load_dataset(root: str | Path, split: Split = "all", name: str | None = None
             f"{root}: dataset directory not found{hint}; point --data at a folder in the UMT feature layout"
         )
     name = name or detect_name(root)
-    anno_path = root / f"{name}_anno.json"
+    bench = get_benchmark(name)
+    anno_path = root / bench.anno_file
     anno = read_annotations(root, name)
     ids = _check_split(root, read_splits(root), split)
     videos, missing = [], []
@@ -281,7 +276,7 @@ def load_dataset(root: str | Path, split: Split = "all", name: str | None = None
         if vid not in anno:
             raise InputError(f"{anno_path}: no labels for video '{vid}' (it has features and is in splits.json); "
                              "restore the annotation file or drop the video from splits.json")
-        labels = _labels(name, anno[vid], vid, anno_path)
+        labels = _labels(bench, anno[vid], vid, anno_path)
         visual = load_array(vpath)
         apath = root / "audio_features" / f"{vid}.npy"
         audio = load_array(apath) if apath.is_file() else None
@@ -298,7 +293,8 @@ def load_dataset(root: str | Path, split: Split = "all", name: str | None = None
 
 def require_contrast(dataset: Dataset) -> None:
     """Refuse a split whose labels cannot rank anything (every AP would be 0 or 1 whatever the scores)."""
-    if not any(has_contrast(dataset.name, v.labels) for v in dataset.videos):
+    has_contrast = dataset.benchmark.has_contrast
+    if not any(v.labels.size and has_contrast(v.labels) for v in dataset.videos):
         raise InputError(
             f"{dataset.anno_path}: no video of split '{dataset.split}' has both highlight and other clips "
             "(labels all identical); evaluation is impossible: check the annotation file"

@@ -4,7 +4,7 @@ Protocols (UMT / QD-DETR / lighthouse):
 
 * YouTube Highlights: per video the AP of the full ranking (``youtube_video_ap``),
   mean over the videos of a domain, then mean over the domains.
-* TVSum, two protocols in use (`PROTOCOLS`; `evaluate` reports both):
+* TVSum, two protocols in use (see `benchmarks`; `evaluate` reports both):
   ``umt``: per video the top-5 AP averaged over the 20 annotators, each annotator's
   clips above their median positive (``tvsum_video_top5_map``);
   ``paper``: the papers' protocol (RASL IV-A, HPCL 4.1), one label set per video, the
@@ -28,23 +28,15 @@ from typing import Callable
 import numpy as np
 
 from highlighter.atomic import atomic_write_text
-from highlighter.errors import InputError
+from highlighter.errors import InputError, UsageError, WeightsMissingError
+from highlighter.eval.benchmarks import get_benchmark
 from highlighter.eval.datasets import Dataset, VideoFeatures, read_splits, require_contrast
-from highlighter.eval.metrics import tvsum_video_top5_map, tvsum_video_top5_map_paper, youtube_video_ap
 from highlighter.methods.base import Detector
-
-METRIC_NAMES = {"youtube": "mAP", "tvsum": "top-5 mAP"}
-
-# Per benchmark: protocol name -> per-video metric (first = default). One place to add one.
-PROTOCOLS: dict[str, dict[str, Callable[[np.ndarray, np.ndarray], float]]] = {
-    "youtube": {"umt": youtube_video_ap},
-    "tvsum": {"umt": tvsum_video_top5_map, "paper": tvsum_video_top5_map_paper},
-}
 
 
 def protocols(dataset_name: str) -> list[str]:
     """The protocols a benchmark is scored under, default first."""
-    return list(PROTOCOLS.get(dataset_name, {"umt": None}))
+    return get_benchmark(dataset_name).protocol_names
 
 
 @dataclass
@@ -65,28 +57,25 @@ class EvalResult:
         return asdict(self)
 
 
-def video_score(dataset_name: str, video: VideoFeatures, scores: np.ndarray, protocol: str = "umt") -> float:
-    """The per-video metric of a benchmark under ``protocol`` (see `PROTOCOLS`)."""
+def video_score(dataset_name: str, video: VideoFeatures, scores: np.ndarray, protocol: str | None = None) -> float:
+    """The per-video metric of a benchmark under ``protocol`` (see `benchmarks`; None = its default)."""
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if scores.size != video.num_clips:
         raise InputError(
             f"video {video.vid}: {scores.size} scores for {video.num_clips} clips; "
             "give exactly one score per clip of the feature file"
         )
-    if dataset_name not in PROTOCOLS:
-        raise InputError(f"no metric for dataset '{dataset_name}' (known: {', '.join(PROTOCOLS)})")
-    fn = PROTOCOLS[dataset_name].get(protocol)
-    if fn is None:
-        raise InputError(f"no protocol '{protocol}' for {dataset_name} (known: {', '.join(PROTOCOLS[dataset_name])})")
-    return fn(scores, video.labels)
+    bench = get_benchmark(dataset_name)
+    return bench.protocol(protocol or bench.protocols[0].name).video_metric(scores, video.labels)
 
 
 def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str = "",
-                    protocol: str = "umt") -> EvalResult:
-    """Score precomputed per-clip scores of every video of ``dataset`` under ``protocol``."""
+                    protocol: str | None = None) -> EvalResult:
+    """Score precomputed per-clip scores of every video of ``dataset`` under ``protocol`` (None = the default)."""
     if not dataset.videos:
         raise InputError(f"{dataset.root}: no videos with features in split '{dataset.split}'")
     require_contrast(dataset)
+    protocol = protocol or dataset.benchmark.protocols[0].name
     absent = [v.vid for v in dataset.videos if v.vid not in scores]
     if absent:
         raise InputError(
@@ -106,7 +95,7 @@ def evaluate_scores(dataset: Dataset, scores: dict[str, np.ndarray], method: str
         overall=float(np.mean(list(per_domain.values()))),
         per_domain=per_domain,
         num_videos=len(dataset.videos),
-        metric=METRIC_NAMES.get(dataset.name, ""),
+        metric=dataset.benchmark.metric,
         per_video=per_video,
         protocol=protocol,
     )
@@ -202,28 +191,30 @@ def select_detectors(
     baselines: bool = True,
     seed: int = 0,
 ) -> list[Entry]:
-    """The detectors an ``evaluate`` run scores, in table order.
+    """The detectors an ``evaluate`` run scores, in table order (each via `resolve_detector`).
 
     * each ``weights`` file is loaded (its metadata names the method); a ``methods``
       entry naming the same method uses that file instead of shipped weights;
     * a training-free method is built by name (``random`` gets ``seed``);
-    * a trainable method without a file uses ``shipped_weights(method, dataset_name)``;
+    * a trainable method without a file uses its shipped weights for ``dataset_name``;
     * ``all_shipped`` adds every registered method with shipped weights for the dataset;
     * ``baselines`` appends ``random`` and ``feature-norm`` unless already listed.
     """
-    from highlighter.errors import UsageError
-    from highlighter.methods.base import available_methods, create_method, load_method, method_class
-    from highlighter.methods.shipped import shipped_path, shipped_weights
+    from highlighter.methods.base import available_methods, method_class
+    from highlighter.methods.shipped import resolve_detector, shipped_weights
 
-    def build(name: str) -> Detector:
-        return create_method(name, seed=seed) if name == "random" else create_method(name)
+    def resolve(method: str | None, path: str | Path | None = None) -> Entry:
+        try:
+            r = resolve_detector(method, path, dataset_name, seed=seed)
+        except WeightsMissingError as exc:  # a method named without weights: the options do not fit
+            raise UsageError(str(exc)) from None
+        return Entry(method or r.detector.name, r.detector, r.weights)
 
     entries: list[Entry] = []
     loaded: dict[str, list[Entry]] = {}
     for w in weights or []:
-        det = load_method(w)
-        e = Entry(det.name, det, Path(w))
-        loaded.setdefault(det.name, []).append(e)
+        e = resolve(None, w)
+        loaded.setdefault(e.label, []).append(e)
 
     names = list(dict.fromkeys(methods or []))
     if all_shipped:
@@ -231,19 +222,8 @@ def select_detectors(
             if method_class(m).trainable and shipped_weights(m, dataset_name) and m not in names:
                 names.append(m)
     for m in names:
-        if m in loaded:
-            continue  # added below with the other weights files
-        cls = method_class(m)
-        if not cls.trainable:
-            entries.append(Entry(m, build(m)))
-            continue
-        path = shipped_weights(m, dataset_name)
-        if path is None:
-            raise UsageError(
-                f"method '{m}' has no shipped weights for {dataset_name} ({shipped_path(m, dataset_name)}); "
-                "pass --weights FILE or train one with `highlighter train`"
-            )
-        entries.append(Entry(m, load_method(path, name=m), path))
+        if m not in loaded:  # a file given for it is added below with the other weights files
+            entries.append(resolve(m))
     for group in loaded.values():
         for e in group:
             if len(group) > 1 or any(x.label == e.label for x in entries):
@@ -252,7 +232,7 @@ def select_detectors(
     if baselines:
         for b in BASELINES:
             if not any(e.label == b for e in entries):
-                entries.append(Entry(b, build(b)))
+                entries.append(resolve(b))
     if not entries:
         raise UsageError("nothing to evaluate: give --method, --weights or --all, or keep --baselines")
     return entries

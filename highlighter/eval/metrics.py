@@ -85,19 +85,16 @@ def tvsum_positives(anno: np.ndarray) -> np.ndarray:
     return anno > np.median(anno, axis=1, keepdims=True)
 
 
-def has_contrast(dataset_name: str, labels: np.ndarray) -> bool:
-    """Whether a video's labels separate highlights from the rest, so a ranking can matter.
-
-    YouTube: at least one clip with ``match > 0`` and one without. TVSum: some
-    annotator scores some clip strictly above their median.
-    """
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        return False
-    if dataset_name == "tvsum":
-        return bool(tvsum_positives(labels).any())
-    pos = labels.reshape(-1) > 0
+def youtube_has_contrast(match: np.ndarray) -> bool:
+    """Whether a YouTube video's labels can rank anything: some clip with ``match > 0`` and some without."""
+    pos = np.asarray(match).reshape(-1) > 0
     return bool(pos.any() and not pos.all())
+
+
+def tvsum_has_contrast(anno: np.ndarray) -> bool:
+    """Whether a TVSum video's labels can rank anything: some annotator scores some clip above their median."""
+    anno = np.asarray(anno)
+    return bool(anno.size) and bool(tvsum_positives(anno).any())
 
 
 def tvsum_video_top5_map(scores: np.ndarray, anno: np.ndarray, k: int = 5) -> float:

@@ -38,6 +38,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from highlighter import settings
+from highlighter.batch import DONE, BatchReport, ItemResult, Job, Skip, run_batch
 from highlighter.errors import HighlighterError, InputError, UsageError
 from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL
 from highlighter.features.grid import EPS, ClipGrid
@@ -147,7 +148,8 @@ class Extractor:
         self.visual = create_backbone(config.visual, self.device, config.pretrained) if config.visual else None
         self.audio = create_backbone(config.audio, self.device, config.pretrained) if config.audio else None
 
-    def extract(self, path: str | Path, progress: Progress | None = None) -> FeatureFile:
+    def extract(self, path: str | Path, progress: Progress | None = None, info: Any = None) -> FeatureFile:
+        """Features of one video; ``info`` (its `probe_video`) skips the probe when the caller has it."""
         from highlighter import __version__
         from highlighter.io.probe import probe_video
 
@@ -155,7 +157,7 @@ class Extractor:
         t0 = time.perf_counter()
         path = Path(path)
         source = SourceKey.of(path)
-        info = probe_video(path)
+        info = info or probe_video(path)
         v = info.video
         duration = (v.start + v.duration) if v.duration and v.duration > 0 else info.duration
         starts, ends = self.config.grid.clips(duration)
@@ -419,7 +421,7 @@ def cache_path(path: str | Path, cache_dir: str | Path) -> Path:
     source file, whatever folder it is in. The stem is cut to `STEM_BYTES` so that
     the name fits any file system whatever the length of the video's name."""
     p = resolved(path)
-    return Path(cache_dir) / f"{short_stem(p.stem)}-{hashlib.sha256(str(p).encode()).hexdigest()[:12]}{SUFFIX}"
+    return Path(cache_dir) / f"{short_stem(p.stem)}-{hashlib.sha256(os.fsencode(p)).hexdigest()[:12]}{SUFFIX}"
 
 
 STEM_BYTES = 60  # of a file name's stem kept in generated names (NAME_MAX is 255 bytes)
@@ -450,13 +452,22 @@ def load_or_extract(path: str | Path, cache_dir: str | Path | None = None, confi
     """Cached features of ``path``: loaded when up to date, else extracted and saved.
 
     For `detect`: pass one ``extractor`` when scoring many files."""
+    return cached_features(path, cache_dir, config, extractor=extractor, progress=progress, force=force)[0]
+
+
+def cached_features(path: str | Path, cache_dir: str | Path | None = None, config: ExtractConfig | None = None,
+                    *, extractor: Extractor | None = None, progress: Progress | None = None,
+                    force: bool = False, info: Any = None) -> tuple[FeatureFile, bool]:
+    """`load_or_extract` that also says whether the features came from the cache; ``info``
+    (the video's `probe_video`) saves a second probe on a miss."""
     config = config or (extractor.config if extractor else ExtractConfig())
     out = cache_path(path, cache_dir or default_cache_dir())
     if not force and check_output(out, path, config) is None:
-        return FeatureFile.load(out)
-    ff = extract_features(path, config, extractor=extractor, progress=progress)
+        return FeatureFile.load(out), True
+    extractor = extractor or Extractor(config)
+    ff = extractor.extract(path, progress, info=info)
     ff.save(out)
-    return ff
+    return ff, False
 
 
 # --------------------------------------------------------------------------- batch
@@ -503,7 +514,7 @@ def discover(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     out = []
     for (src, _), name in zip(found, names):
         if counts[name] > 1:
-            h = hashlib.sha256(str(resolved(src)).encode()).hexdigest()[:8]
+            h = hashlib.sha256(os.fsencode(resolved(src))).hexdigest()[:8]
             name = name.with_name(f"{name.name}.{h}")
         out.append((src, name))
     return out
@@ -513,94 +524,64 @@ def output_path(out_dir: str | Path, rel: Path) -> Path:
     """``OUT/rel.features.npz``; a name too long for the file system gets a short stem + hash."""
     name = rel.name + SUFFIX
     if len(name.encode("utf-8", "surrogateescape")) > 200:
-        name = f"{short_stem(rel.name)}-{hashlib.sha256(str(rel).encode()).hexdigest()[:12]}{SUFFIX}"
+        name = f"{short_stem(rel.name)}-{hashlib.sha256(os.fsencode(rel)).hexdigest()[:12]}{SUFFIX}"
     return Path(out_dir) / rel.with_name(name)
 
 
-@dataclass
-class VideoResult:
-    source: Path
-    output: Path
-    status: str  # "done" | "skipped" | "failed"
-    message: str = ""  # failure line, or why it was (re-)extracted
-    seconds: float = 0.0
-    duration: float = 0.0  # video seconds extracted
-
-
-@dataclass
-class BatchReport:
-    results: list[VideoResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def _with(self, status: str) -> list[VideoResult]:
-        return [r for r in self.results if r.status == status]
+class VideoResult(ItemResult[float]):
+    """One video of `extract_many`: ``value`` is the seconds of video extracted (done only);
+    ``message`` is the failure line, or why it was (re-)extracted or skipped."""
 
     @property
-    def done(self) -> list[VideoResult]:
-        return self._with("done")
-
-    @property
-    def skipped(self) -> list[VideoResult]:
-        return self._with("skipped")
-
-    @property
-    def failed(self) -> list[VideoResult]:
-        return self._with("failed")
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+    def duration(self) -> float:
+        return float(self.value or 0.0)
 
 
 def extract_many(paths: Iterable[str | Path], out_dir: str | Path, config: ExtractConfig,
                  progress: Progress | None = None, *, force: bool = False,
-                 extractor: Extractor | None = None) -> BatchReport:
+                 extractor: Extractor | None = None) -> BatchReport[float]:
     """Extract every video under ``paths`` into ``out_dir``, skipping up-to-date outputs.
 
-    One video failing (corrupt, unreadable) is recorded and the rest go on.
+    One video failing (corrupt, unreadable) is recorded and the rest go on (`batch.run_batch`).
     Backbones are loaded once, before the first extraction, and only if some
     video needs extracting — a missing checkpoint fails the whole run there."""
     progress = progress or _NULL
     t0 = time.perf_counter()
     paths = list(paths)
-    jobs = discover(paths)
-    out_dir = Path(out_dir)
-    if not jobs:
+    found = discover(paths)
+    if not found:
         raise InputError(f"no video files found in {', '.join(str(p) for p in paths)} "
                          f"(extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
     key = config.cache_key()  # unknown backbone names fail here, once
-    report = BatchReport()
-    todo: list[tuple[Path, Path, str]] = []
-    for src, rel in jobs:
-        out = output_path(out_dir, rel)
-        try:
-            why = "forced" if force else check_output(out, src, key)  # hashes only if size+mtime match
-        except HighlighterError as exc:
-            report.results.append(VideoResult(src, out, "failed", str(exc)))
-            continue
-        if why is None:
-            report.results.append(VideoResult(src, out, "skipped", "up to date"))
-        else:
-            todo.append((src, out, why))
+    jobs = [Job(src, output_path(out_dir, rel)) for src, rel in found]
     progress.batch_start(len(jobs))
-    for r in report.results:
-        progress.video_end(r.source, r.status)
+
+    def stale(job: Job) -> str:
+        why = "forced" if force else check_output(job.output, job.source, key)  # hashes only if size+mtime match
+        if why is None:
+            raise Skip("up to date")
+        return why
+
+    def settled(r: ItemResult) -> None:
+        if r.status != DONE:  # skipped or failed already; the rest are reported once extracted
+            progress.video_end(r.source, r.status)
+
+    checked = run_batch(jobs, stale, on_done=settled, result_type=VideoResult)
+    reasons = {r.source: r.value for r in checked if r.status == DONE}
+    todo = [j for j in jobs if j.source in reasons]
     if todo and extractor is None:
         extractor = Extractor(config)  # raises once for missing weights / bad device
-    for src, out, why in todo:
-        t = time.perf_counter()
-        try:
-            ff = extractor.extract(src, progress)
-            ff.save(out)
-            report.results.append(VideoResult(src, out, "done", why, time.perf_counter() - t,
-                                              float(ff.meta.get("duration", 0.0))))
-        except Exception as exc:  # noqa: BLE001 - isolate per-video failures, report them at the end
-            if not isinstance(exc, HighlighterError):
-                log.debug("extraction of %s failed", src, exc_info=True)
-            msg = str(exc) if isinstance(exc, HighlighterError) else f"{src}: {type(exc).__name__}: {exc}"
-            report.results.append(VideoResult(src, out, "failed", msg, time.perf_counter() - t))
-        progress.video_end(src, report.results[-1].status)
-    order = {src: k for k, (src, _) in enumerate(jobs)}
-    report.results.sort(key=lambda r: order[r.source])
-    report.seconds = time.perf_counter() - t0
-    return report
+
+    def extract(job: Job) -> float:
+        ff = extractor.extract(job.source, progress)
+        ff.save(job.output)
+        return float(ff.meta.get("duration", 0.0))
+
+    def extracted(r: ItemResult) -> None:
+        if r.status == DONE:
+            r.message = reasons[r.source]
+        progress.video_end(r.source, r.status)
+
+    done = {r.source: r for r in run_batch(todo, extract, on_done=extracted, result_type=VideoResult)}
+    results = [done.get(r.source, r) for r in checked]  # input order
+    return BatchReport(results, time.perf_counter() - t0)

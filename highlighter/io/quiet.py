@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -29,6 +30,7 @@ from typing import Any, Iterator
 
 log = logging.getLogger("highlighter.native")
 
+_DMLC_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+?:\d+: ")  # decord's C++ log prefix: "[14:06:56] src/x.cc:292: "
 _lock = threading.Lock()  # fd 2 is process-wide: one capture at a time
 _depth = 0  # nested captures share the outer one
 
@@ -64,37 +66,42 @@ def forward(text: str) -> str:
 
 @contextlib.contextmanager
 def native_stderr() -> Iterator[None]:
-    """Capture what native code writes to file descriptor 2 during the block (see `forward`)."""
+    """Capture what native code writes to file descriptor 2 during the block (see `forward`).
+
+    Nested or concurrent blocks share the outermost capture (fd 2 is process-wide).
+    """
     global _depth
     with _lock:
         _depth += 1
         outer = _depth == 1
-    if not outer:
-        try:
-            yield
-        finally:
-            with _lock:
-                _depth -= 1
-        return
-    for stream in (sys.stderr, sys.__stderr__):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved = os.dup(2)
     try:
-        with tempfile.TemporaryFile() as tmp:
-            os.dup2(tmp.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-                with _lock:
-                    _depth -= 1
-                tmp.seek(0)
-                rest = forward(tmp.read().decode("utf-8", errors="replace"))
-                if rest:
-                    os.write(2, rest.encode("utf-8", errors="replace"))
+        if not outer:
+            yield
+            return
+        for stream in (sys.stderr, sys.__stderr__):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all: nothing to protect
+            yield
+            return
+        try:
+            with tempfile.TemporaryFile() as tmp:
+                os.dup2(tmp.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    os.dup2(saved, 2)
+                    tmp.seek(0)
+                    rest = forward(tmp.read().decode("utf-8", errors="replace"))
+                    if rest:
+                        os.write(2, rest.encode("utf-8", errors="replace"))
+        finally:
+            os.close(saved)
     finally:
-        os.close(saved)
+        with _lock:
+            _depth -= 1
 
 
 class quiet_native:
@@ -105,6 +112,8 @@ class quiet_native:
             self._obj = make(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_obj":  # not built (the constructor raised): no recursion
+            raise AttributeError(name)
         attr = getattr(self._obj, name)
         if not callable(attr):
             return attr
@@ -122,3 +131,10 @@ class quiet_native:
     def __getitem__(self, index: Any) -> Any:
         with native_stderr():
             return self._obj[index]
+
+
+def native_reason(exc: BaseException, limit: int = 120) -> str:
+    """The readable part of a decord error for a one-line message (no timestamps or C++ source paths)."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    text = _DMLC_PREFIX.sub("", lines[0]).strip() or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"

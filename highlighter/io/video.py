@@ -37,6 +37,7 @@ import numpy as np
 
 from highlighter.errors import InputError, UsageError
 from highlighter.io.probe import MediaInfo, _av_reason, open_container, probe_video
+from highlighter.io.quiet import native_reason, quiet_native  # decord's own libav prints to fd 2
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,9 @@ def iter_frames(path: str | os.PathLike, fps: float, short_side: int | None = No
             return
         except Exception as exc:  # decord raises DECORDError / RuntimeError on files it cannot handle
             if backend == "decord":
-                raise InputError(f"{path}: decord cannot decode this file ({str(exc).splitlines()[0][:200]}); "
+                raise InputError(f"{path}: decord cannot decode this file ({native_reason(exc)}); "
                                  f"try backend='pyav'") from exc
-            log.warning("decord failed on %s (%s); falling back to PyAV", path, str(exc).splitlines()[0][:200])
+            log.warning("decord failed on %s (%s); falling back to PyAV", path, native_reason(exc))
         targets, offset = targets[done:], done
     else:
         offset = 0
@@ -148,8 +149,6 @@ def iter_frames(path: str | os.PathLike, fps: float, short_side: int | None = No
 def _iter_decord(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[int, int],
                  chunk_size: int) -> Iterator[FrameChunk]:
     import decord
-
-    from highlighter.io.quiet import quiet_native  # decord's libav prints to fd 2: capture it
 
     decord.logging.set_level(decord.logging.ERROR)
     v = info.video

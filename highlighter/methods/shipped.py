@@ -6,14 +6,22 @@ Highlights), ``tvsum`` (evaluate on TVSum — trained without ever seeing TVSum)
 ``video`` (the default for raw videos), ... The directory is
 ``$HIGHLIGHTER_WEIGHTS_DIR`` when set, else ``weights/`` next to the package
 (the repository's own folder in a source checkout).
+
+`resolve_detector` is the one way from "a method name and/or a weights file" to a
+ready detector: `api` (raw videos, target ``video``) and the evaluation harness
+(target = the benchmark's name) both use it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from highlighter import settings
+from highlighter.errors import WeightsMissingError
+from highlighter.methods.base import Detector, create_method, load_method, method_class
 
 ENV_VAR = settings.DETECTOR_WEIGHTS_VAR
 PACKAGE_WEIGHTS_DIR = settings.PACKAGE_WEIGHTS_DIR
@@ -57,3 +65,39 @@ def shipped_targets(method: str) -> list[str]:
     prefix = f"{method}-"
     return sorted(p.name[len(prefix):-len(".safetensors")] for p in root.glob(f"{method}-*.safetensors")
                   if p.is_file() and "-" not in p.name[len(prefix):-len(".safetensors")])
+
+
+@dataclass
+class ResolvedDetector:
+    """A ready detector and the weights file it was loaded from (None: built by name, training-free)."""
+
+    detector: Detector
+    weights: Path | None = None
+
+
+def resolve_detector(method: str | None, weights: str | Path | None = None, target: str = "video",
+                     *, seed: int | None = None) -> ResolvedDetector:
+    """The detector for ``method`` and/or ``weights``.
+
+    * ``weights`` given: that file (its metadata names the method; ``method``, if given, must match);
+    * a training-free method: built by name (``seed`` goes to those that take one);
+    * a trainable method: its shipped weights for ``target``, else `WeightsMissingError`
+      saying where they were expected and what to do (callers decide whether that is a
+      usage error or a reason for a fallback).
+    """
+    if weights is not None:
+        path = Path(weights)
+        return ResolvedDetector(load_method(path, name=method), path)
+    if method is None:
+        raise ValueError("resolve_detector needs a method name or a weights file")
+    cls = method_class(method)  # UsageError listing the valid names
+    if not cls.trainable:
+        takes_seed = seed is not None and dataclasses.is_dataclass(cls.config_class) and \
+            any(f.name == "seed" for f in dataclasses.fields(cls.config_class))
+        return ResolvedDetector(create_method(method, seed=seed) if takes_seed else create_method(method))
+    path = shipped_weights(method, target)
+    if path is None:
+        raise WeightsMissingError(
+            f"method '{method}' has no shipped weights for {target} ({shipped_path(method, target)}); "
+            "pass --weights FILE, train one with `highlighter train`, or use a training-free method")
+    return ResolvedDetector(load_method(path, name=method), path)

@@ -330,7 +330,7 @@ def _window(s: np.ndarray, e: np.ndarray, seconds: float) -> int:
     if seconds <= 0 or s.size == 0:
         return 1
     clip_len = float(np.median(e - s)) or 1.0
-    w = max(1, int(round(seconds / clip_len)))
+    w = max(1, int(round(min(seconds / clip_len, 2 * s.size + 1))))  # wider changes nothing (and 1e308 overflowed)
     return w if w % 2 else w + 1
 
 
