@@ -12,6 +12,7 @@ the file-name limit still leaves room), and get the permissions a plain
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -54,6 +55,8 @@ def atomic_path(dest: str | Path, suffix: str = ".part") -> Iterator[Path]:
     ``-y``) or ``os.replace`` a finished file onto it.
     """
     dest = Path(dest)
+    if dest.is_dir():  # fail on the user's path, not on the temp file's name after the work is done
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(dest))
     tmp = temp_beside(dest, suffix)
     try:
         yield tmp

@@ -2,8 +2,8 @@
 
 Why one module: the variables were read in four modules with four spellings of the
 same rules; here each has one function, so the rules (and this list) are written once.
-Read at call time, never at import, so tests and the CLI (``--cache-dir``) may set
-them after ``import highlighter``.
+Read at call time, never at import, so tests may set them after ``import highlighter``;
+the CLI's ``weights --cache-dir`` uses `using_cache_root` rather than the environment.
 
 =========================== =============================================================
 variable                    meaning
@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 CACHE_VAR = "HIGHLIGHTER_CACHE"
 DETECTOR_WEIGHTS_VAR = "HIGHLIGHTER_WEIGHTS_DIR"
@@ -49,8 +51,25 @@ def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
+_cache_roots: list[Path] = []  # set by `using_cache_root` (the CLI's ``weights --cache-dir``)
+
+
+@contextmanager
+def using_cache_root(path: str | os.PathLike) -> Iterator[Path]:
+    """Within the block, `cache_root` is ``path``: an option given on the command line beats the
+    environment, without writing to ``os.environ`` (which would leak into the rest of the process)."""
+    root = Path(path).expanduser()
+    _cache_roots.append(root)
+    try:
+        yield root
+    finally:
+        _cache_roots.remove(root)
+
+
 def cache_root() -> Path:
-    """Root of highlighter's caches: $HIGHLIGHTER_CACHE, else the XDG cache, else ~/.cache."""
+    """Root of highlighter's caches: `using_cache_root`, else $HIGHLIGHTER_CACHE, else the XDG cache, else ~/.cache."""
+    if _cache_roots:
+        return _cache_roots[-1]
     env = os.environ.get(CACHE_VAR)
     if env:
         return Path(env).expanduser()

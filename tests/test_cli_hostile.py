@@ -249,3 +249,49 @@ def test_non_utf8_file_name(env, tmp_path):
     assert "Traceback" not in res.stderr and "UnicodeEncodeError" not in res.stderr, res.stderr
     edl = (out / src.with_suffix(".edl").name).read_bytes()
     assert b"clip-\xff.mp4" in edl  # the name's own bytes, as the file system has them
+
+
+# ----------------------------------------------------------------------------- user text in result lines and tables
+def test_trim_wrote_line_with_markup_in_the_path(env, tmp_path):
+    """`trim -o '[/]x.mp4'` cut the reel, then crashed printing "wrote ..." (a MarkupError)."""
+    from test_trim_hostile import result_doc, write_json
+
+    video = Path(env["v"])
+    doc = write_json(tmp_path / "d.json", result_doc(video, [(0.0, 1.0)]))
+    (tmp_path / "[").mkdir()
+    reel = tmp_path / "[" / "]x.mp4"  # the path reads ".../[/]x.mp4"
+    res = run_cli("trim", str(video), "--from", str(doc), "-o", str(reel))
+    assert res.returncode == 0, res.stderr
+    assert reel.is_file() and f"wrote 1 file(s): {reel} " in res.stdout, res.stdout
+
+
+def test_evaluate_table_shows_user_text_whole(tmp_path):
+    """Domain names come from the dataset's JSON: markup in one crashed the table, and a table wider than
+    the terminal was cut to "…" when piped (`evaluate ... | cat`)."""
+    import json
+
+    from test_eval_hostile import build
+
+    root = build(tmp_path / "youtube")
+    domain = "[/]" + "d" * 250  # wider than COLUMNS=200
+    anno = json.loads((root / "youtube_anno.json").read_text())
+    for v in anno.values():
+        v["domain"] = domain if v["domain"] == "dog" else v["domain"]
+    (root / "youtube_anno.json").write_text(json.dumps(anno))
+    splits = json.loads((root / "splits.json").read_text())
+    (root / "splits.json").write_text(json.dumps({domain if k == "dog" else k: v for k, v in splits.items()}))
+    res = run_cli("evaluate", "--data", str(root))
+    assert res.returncode == 0, res.stderr
+    assert domain in res.stdout and "…" not in res.stdout, res.stdout
+    assert "feature-norm" in res.stdout and "random" in res.stdout
+
+
+def test_weights_cache_dir_with_markup(tmp_path, env):
+    """`weights --cache-dir '[/]x' list` crashed with a MarkupError; a file as --cache-dir is a usage error."""
+    cache = tmp_path / "[" / "]x"
+    res = run_cli("weights", "--cache-dir", str(cache), "list")
+    assert res.returncode == 0, res.stderr
+    assert f"cache: {cache / 'weights'}" in res.stdout and str(cache / "weights" / "rgb_imagenet.pt") in res.stdout
+    assert not cache.exists()  # listing creates nothing
+    res = run_cli("weights", "--cache-dir", env["file"], "fetch", "i3d-rgb-imagenet-kinetics")
+    assert res.returncode == 2 and "--cache-dir" in one_error_line(res) and "is a file" in res.stderr

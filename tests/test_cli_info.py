@@ -51,3 +51,12 @@ def test_info_vfr_and_no_audio(media_dir):
 def test_version():
     res = run_cli("--version")
     assert res.returncode == 0 and res.stdout.startswith("highlighter ")
+
+
+def test_on_off_options_show_as_flags():
+    """Typer printed `--copy <bool>`, as if the option took a value (issue 13)."""
+    res = run_cli("trim", "--help")
+    assert res.returncode == 0, res.stderr
+    assert "<bool>" not in res.stdout and "--copy" in res.stdout and "<float>" in res.stdout
+    res = run_cli("--help")
+    assert "<bool>" not in res.stdout and "<int>" not in res.stdout  # -v counts, takes no value

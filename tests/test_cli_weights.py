@@ -136,3 +136,62 @@ def test_cli_import_refuses_a_file_that_is_not_the_checkpoint(tmp_path):
         assert str(src) in err and f"not a usable '{name}' checkpoint" in err
         weights = tmp_path / "c" / "weights"
         assert not weights.exists() or not list(weights.iterdir())
+
+
+@pytest.fixture()
+def server():
+    """A local HTTP server that sends PAYLOAD for any path."""
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    spec = W.WeightSpec("t-progress", f"http://127.0.0.1:{srv.server_address[1]}/x.bin",
+                        hashlib.sha256(PAYLOAD).hexdigest(), len(PAYLOAD), "test", "t-progress.bin")
+    W.unregister_weights(spec.name)
+    W.register_weights(spec)
+    yield spec
+    W.unregister_weights(spec.name)
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_download_reports_to_the_callers_progress(cache, server, monkeypatch):
+    """The weights manager draws nothing: it reports bytes to the reporter passed in, or, for a download
+    deep in a backbone (`ensure_weights(name)`), to the one the CLI installed."""
+    monkeypatch.delenv("HIGHLIGHTER_OFFLINE")
+    passed: list[tuple[str, int, int | None]] = []
+    W.download_weights(server.name, progress=lambda *a: passed.append(a))
+    assert passed[0][1] == 0 and passed[-1][1:] == (len(PAYLOAD), len(PAYLOAD))
+    assert all(label == passed[0][0] and server.name in label for label, _, _ in passed)
+    assert [d for _, d, _ in passed] == sorted(d for _, d, _ in passed)
+
+    W.weight_path(server.name).unlink()
+    installed: list[tuple[str, int, int | None]] = []
+    with W.reporting_downloads(lambda *a: installed.append(a)):
+        W.ensure_weights(server.name)
+    assert installed[-1][1] == len(PAYLOAD)
+    W.weight_path(server.name).unlink()
+    reported = len(installed)
+    W.ensure_weights(server.name)  # the reporter is no longer installed: silent
+    assert W.is_cached(server.name) and len(installed) == reported
+
+
+def test_cache_dir_option_does_not_touch_the_environment(tmp_path, cache, test_spec):
+    """`weights --cache-dir` applies to that command only (it used to set HIGHLIGHTER_CACHE for the process)."""
+    from highlighter import settings
+
+    src = tmp_path / "t-cli.bin"
+    src.write_bytes(PAYLOAD)
+    r = runner.invoke(app, ["weights", "--cache-dir", str(tmp_path / "other"), "import", "t-cli", str(src)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "other" / "weights" / "t-cli.bin").is_file()
+    assert os.environ["HIGHLIGHTER_CACHE"] == str(cache) and settings.cache_root() == cache
+    assert not W.is_cached("t-cli")

@@ -34,13 +34,33 @@ class State:
 state = State()
 log = logging.getLogger("highlighter")
 
-__all__ = ["console", "err_console", "escape", "plain", "out", "info", "warn", "error_line", "progress_enabled",
+__all__ = ["console", "err_console", "escape", "plain", "show", "out", "info", "warn", "error_line", "progress_enabled",
            "check_out_dir", "check_out_file", "eof_message", "os_error_message", "one_line"]
 
 
 def plain(value: object) -> Text:
     """``value`` as literal text for a table cell, title or caption (no markup, no highlighting)."""
     return Text(str(value))
+
+
+def show(table) -> None:
+    """A result table on stdout, never cut: cells fold instead of ending in "…", and when stdout is a
+    file or a pipe (no terminal width to respect) the table gets the width it needs."""
+    from rich.measure import Measurement
+
+    for column in getattr(table, "columns", ()):
+        column.overflow, column.no_wrap = "fold", False  # no_wrap would cut a cell however it overflows
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(_UNLIMITED), table).maximum
+    if natural <= console.width:
+        console.print(table)
+    else:  # print(width=) cannot exceed the console's width: a console as wide as the table, same file
+        Console(file=console.file, width=natural, color_system=None, highlight=False).print(table)
+
+
+_UNLIMITED = 100_000  # columns: "as wide as the content" when measuring a table
 
 
 def out(msg: str) -> None:

@@ -8,36 +8,10 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
-from highlighter.cli.main import app
+from highlighter.cli.options import (MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, SMOOTH, THRESHOLD, TOP, method_option,
+                                     select_config)
 from highlighter.errors import HighlighterError, UsageError
-from highlighter.outputs.segments import SelectConfig
-
-# Segment options shared with `trim` (defaults None so `trim --from` can tell "not given").
-TOP = typer.Option(None, "--top", help="Share of the duration ('10%') or number of segments ('5'). Default 10%.")
-THRESHOLD = typer.Option(None, "--threshold", help="Keep clips whose normalised score (0..1 per video) is >= this.")
-MIN_LENGTH = typer.Option(None, "--min-length", help="Shortest segment in seconds (shorter ones grow). Default 0.")
-MAX_LENGTH = typer.Option(None, "--max-length", help="Longest segment in seconds (longer ones keep their best part).")
-MERGE_GAP = typer.Option(None, "--merge-gap", help="Merge segments closer than this many seconds. Default 0.")
-PAD = typer.Option(None, "--pad", help="Seconds of context added before and after each segment. Default 0.")
-SMOOTH = typer.Option(None, "--smooth", help="Moving-average window over the score curve, seconds. Default 6.")
-
-
-def notice(msg: str) -> None:
-    """A warning kept on one line however narrow the terminal (the offline-fallback notice)."""
-    common.warn(msg)
-
-
-def select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth,
-                  base: SelectConfig | None = None) -> SelectConfig:
-    """A SelectConfig from CLI values; unset ones come from ``base`` (or the defaults)."""
-    b = base or SelectConfig()
-    top_value = top if top is not None else (None if threshold is not None else b.top)
-    return SelectConfig(
-        top=top_value, threshold=threshold if threshold is not None else b.threshold,
-        min_length=min_length if min_length is not None else b.min_length,
-        max_length=max_length if max_length is not None else b.max_length,
-        merge_gap=merge_gap if merge_gap is not None else b.merge_gap,
-        pad=pad if pad is not None else b.pad, smooth=smooth if smooth is not None else b.smooth)
+from highlighter.outputs.writers import FORMATS
 
 
 def segments_table(result, limit: int = 10):
@@ -56,8 +30,6 @@ def segments_table(result, limit: int = 10):
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
-    from highlighter.outputs.writers import FORMATS
-
     fmts = tuple(f.strip().lower() for f in value.split(",") if f.strip())
     bad = [f for f in fmts if f not in FORMATS]
     if bad or not fmts:
@@ -65,10 +37,9 @@ def parse_formats(value: str) -> tuple[str, ...]:
     return fmts
 
 
-@app.command("detect")
 def detect_cmd(
     inputs: list[Path] = typer.Argument(..., help="Video files and/or folders (searched recursively)."),
-    method: str = typer.Option("rasl", "--method", "-m", help="Detector (see `highlighter info`)."),
+    method: str = method_option(),
     backbone: str = typer.Option("auto", "--backbone", "-b",
                                  help="'auto' (what the detector was trained on), a visual backbone, or 'visual+audio'."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Detector weights file (default: the shipped ones)."),
@@ -77,7 +48,7 @@ def detect_cmd(
     max_length: Optional[float] = MAX_LENGTH, merge_gap: Optional[float] = MERGE_GAP, pad: Optional[float] = PAD,
     smooth: Optional[float] = SMOOTH,
     report: bool = typer.Option(False, "--report", help="Also write a self-contained HTML page per video."),
-    formats: str = typer.Option("json,csv,edl", "--format", help="Outputs to write: json,csv,edl."),
+    formats: str = typer.Option(",".join(FORMATS), "--format", help="Outputs to write, comma-separated."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache folder (default: user cache)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write cached features."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
@@ -86,7 +57,7 @@ def detect_cmd(
 ) -> None:
     """Score every clip of each video and choose highlight segments; writes JSON, CSV, EDL (and HTML)."""
     from highlighter.api import DetectConfig, detect_many
-    from highlighter.cli.extract import LineProgress, RichProgress
+    from highlighter.cli.progress import batch_progress
     from highlighter.features.extract import default_cache_dir, discover
 
     # Everything cheap first (no model is loaded before this passes): options, inputs, output folders.
@@ -102,15 +73,11 @@ def detect_cmd(
 
     def done(oc) -> None:
         if oc.status == "done" and not common.state.quiet:
-            common.console.print(segments_table(oc.result))
+            common.show(segments_table(oc.result))
             common.info("wrote " + ", ".join(str(p) for p in oc.outputs.values()))
 
-    if common.progress_enabled():
-        with RichProgress() as bars:
-            outcomes = detect_many(inputs, config, out, fmts, report, log=notice, progress=bars, on_done=done)
-    else:
-        outcomes = detect_many(inputs, config, out, fmts, report, log=notice, progress=LineProgress(),
-                               on_done=done)
+    with batch_progress() as bars:
+        outcomes = detect_many(inputs, config, out, fmts, report, log=common.warn, progress=bars, on_done=done)
     failed = [o for o in outcomes if o.status == "failed"]
     common.out(f"detected {len(outcomes) - len(failed)} of {len(outcomes)} video(s), failed {len(failed)}")
     for o in failed:

@@ -8,56 +8,11 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
-from highlighter.cli.main import app
 from highlighter.errors import HighlighterError, UsageError
-from highlighter.features.extract import BatchReport, ExtractConfig, Progress, extract_many
+from highlighter.features import DEFAULT_AUDIO, DEFAULT_VISUAL
+from highlighter.features.extract import BatchReport, ExtractConfig, extract_many
 from highlighter.features.grid import ClipGrid
-
-
-class RichProgress(Progress):
-    """Overall bar (videos) + per-video bar (clips x modalities) on stderr."""
-
-    def __init__(self) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RP, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        self.bars = RP(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TimeRemainingColumn(), console=common.err_console, transient=True)
-        self.overall = None
-        self.video = None
-
-    def __enter__(self) -> "RichProgress":
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bars.stop()
-
-    def batch_start(self, total: int) -> None:
-        self.overall = self.bars.add_task("videos", total=total)
-
-    def video_start(self, path: Path, total: int) -> None:
-        if self.video is not None:
-            self.bars.remove_task(self.video)
-        self.video = self.bars.add_task(f"  {common.escape(path.name[:40])} (clips)", total=max(total, 1))
-
-    def video_advance(self, n: int) -> None:
-        if self.video is not None:
-            self.bars.advance(self.video, n)
-
-    def video_end(self, path: Path, status: str) -> None:
-        if self.overall is not None:
-            self.bars.advance(self.overall, 1)
-        if status == "failed":
-            self.bars.console.print(f"[red]failed[/red] {common.escape(str(path))}", highlight=False)
-
-
-class LineProgress(Progress):
-    """One line per finished video when stderr is not a terminal (logs, CI)."""
-
-    def video_end(self, path: Path, status: str) -> None:
-        if status != "skipped":
-            common.info(f"{status}: {path}")
+from highlighter.io.video import BACKENDS
 
 
 # Grid bounds for the CLI: below 0.05 s a clip holds no frame at the backbones' rates and the clip
@@ -79,19 +34,16 @@ def check_backbone(name: str | None, modality: str) -> None:
 
 
 def check_decoder(name: str) -> str:
-    from highlighter.io.video import BACKENDS
-
     if name not in BACKENDS:
         raise UsageError(f"--decoder {name!r}: unknown frame decoder; use {', '.join(BACKENDS)}")
     return name
 
 
-@app.command("extract-features")
 def extract_features_cmd(
     inputs: list[Path] = typer.Argument(..., help="Video files and/or folders (searched recursively; hidden files skipped)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: OUT/<stem>.features.npz per video."),
-    visual: str = typer.Option("i3d", "--visual", help="Visual backbone (see `highlighter features list`), or 'none'."),
-    audio: str = typer.Option("panns", "--audio", help="Audio backbone, or 'none' for visual features only."),
+    visual: str = typer.Option(DEFAULT_VISUAL, "--visual", help="Visual backbone (see `highlighter features list`), or 'none'."),
+    audio: str = typer.Option(DEFAULT_AUDIO, "--audio", help="Audio backbone, or 'none' for visual features only."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Same as --audio none."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (fp16 is used on CUDA)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips per backbone call."),
@@ -102,10 +54,11 @@ def extract_features_cmd(
     random_weights: bool = typer.Option(False, "--random-weights",
                                         help="Backbone architectures with random weights (benchmarks, tests)."),
     force: bool = typer.Option(False, "--force", help="Re-extract even when the output is up to date."),
-    backend: str = typer.Option("auto", "--decoder", help="Frame decoder: auto | decord | pyav."),
+    backend: str = typer.Option("auto", "--decoder", help=f"Frame decoder: {' | '.join(BACKENDS)}."),
 ) -> None:
     """Extract visual + audio features on a clip grid, one file per video (skips up-to-date files)."""
     from highlighter.api import check_device
+    from highlighter.cli.progress import batch_progress
     from highlighter.features.extract import discover
 
     # Everything cheap first (no backbone is loaded before this passes): options, inputs, output folder.
@@ -118,11 +71,8 @@ def extract_features_cmd(
     discover(inputs)  # a missing input: one line now (extract_many lists the videos again)
     check_backbone(vis, "visual")  # imports the backbone's module (torch), hence after the checks above
     check_backbone(aud, "audio")
-    if common.progress_enabled():
-        with RichProgress() as bars:
-            report = extract_many(inputs, out, config, bars, force=force)
-    else:
-        report = extract_many(inputs, out, config, LineProgress(), force=force)
+    with batch_progress() as bars:
+        report = extract_many(inputs, out, config, bars, force=force)
     _summary(report)
     if not report.ok:
         # an error (not typer.Exit, which main() runs with standalone_mode=False and would turn into 0)

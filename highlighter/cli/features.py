@@ -5,15 +5,11 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from highlighter.cli.common import console, plain
-from highlighter.cli.main import app
+from highlighter.cli.common import plain, show
 from highlighter.errors import UsageError
 from highlighter.features.base import BackboneSpec, available_backbones, backbone_class
 
-MODALITIES = ("visual", "audio")
-
-features_app = typer.Typer(help="Feature backbones.", no_args_is_help=True)
-app.add_typer(features_app, name="features")
+MODALITIES = ("visual", "audio")  # the values of `BackboneSpec.modality`
 
 
 def weights_status(spec: BackboneSpec) -> str:
@@ -28,8 +24,7 @@ def weights_status(spec: BackboneSpec) -> str:
     return "cached" if is_cached(spec.weights) else "missing"
 
 
-@features_app.command("list")
-def list_cmd(modality: str = typer.Option(None, "--modality", help="Only 'visual' or 'audio'.")) -> None:
+def list_cmd(modality: str = typer.Option(None, "--modality", help=f"Only {' or '.join(MODALITIES)}.")) -> None:
     """Backbones: modality, feature dim, weights and their status, input contract."""
     if modality is not None and modality not in MODALITIES:
         raise UsageError(f"--modality {modality!r}: use {' or '.join(MODALITIES)}")
@@ -39,4 +34,4 @@ def list_cmd(modality: str = typer.Option(None, "--modality", help="Only 'visual
     for spec in available_backbones(modality):
         t.add_row(*(plain(v) for v in (spec.name, spec.modality, spec.dim, spec.weights or "(pip package)",
                                        weights_status(spec), spec.contract)))
-    console.print(t)
+    show(t)

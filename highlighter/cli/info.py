@@ -8,8 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from highlighter.cli.common import console, plain
-from highlighter.cli.main import app
+from highlighter.cli.common import plain, show
 from highlighter.io.probe import MediaInfo, probe_video
 
 
@@ -50,7 +49,6 @@ def info_table(info: MediaInfo) -> Table:
     return t
 
 
-@app.command("info")
 def info_cmd(
     video: Path = typer.Argument(..., help="Video file to inspect."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -60,4 +58,4 @@ def info_cmd(
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
     else:
-        console.print(info_table(info))
+        show(info_table(info))

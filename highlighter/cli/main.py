@@ -10,14 +10,32 @@ import logging
 import sys
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from highlighter import __version__
-from highlighter.cli import common
+from highlighter.cli import common, detect, evaluate, extract, features, info, methods, train, trim, weights
 from highlighter.errors import HighlighterError, InputError, Interrupted
 
 
-class _Group(TyperGroup):
+class _FlagsShownAsFlags:
+    """Help shows on/off options as bare flags (``--report``), not ``--report <bool>``: Typer prints
+    every option's type, flags included. Setting a flag's metavar to "" changes only the help."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False) or getattr(p, "count", False):
+                p.metavar = ""
+                if getattr(p, "count", False):
+                    p.show_default = False  # "-v -v": a default of 0 says nothing
+        return params
+
+
+class _Command(_FlagsShownAsFlags, TyperCommand):
+    pass
+
+
+class _Group(_FlagsShownAsFlags, TyperGroup):
     """Turns Ctrl-C and EOFError into our errors before Typer sees them: Typer makes
     the first a silent exit 130 and the second "Aborted" (click's handling of prompts)."""
 
@@ -30,14 +48,23 @@ class _Group(TyperGroup):
             raise InputError(common.eof_message(exc)) from exc
 
 
-app = typer.Typer(
-    cls=_Group,
-    name="highlighter",
-    help="Find the highlights in raw video and cut them out.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+def _typer(**kwargs) -> typer.Typer:
+    return typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
+                       context_settings={"help_option_names": ["-h", "--help"]}, **kwargs)
+
+
+def _group(parent: typer.Typer, name: str, help: str, commands: dict, callback=None) -> typer.Typer:
+    """A command group (``highlighter NAME SUB``) of plain functions."""
+    group = _typer(help=help)
+    if callback is not None:
+        group.callback()(callback)
+    for sub, fn in commands.items():
+        group.command(sub, cls=_Command)(fn)
+    parent.add_typer(group, name=name)
+    return group
+
+
+app = _typer(name="highlighter", help="Find the highlights in raw video and cut them out.")
 
 
 def _version(value: bool) -> None:
@@ -60,13 +87,15 @@ def _root(
         logging.getLogger("highlighter.native").setLevel(logging.DEBUG)
 
 
-# Each command lives in its own module and registers itself on `app`.
-from highlighter.cli import info as _info  # noqa: E402,F401
-from highlighter.cli import weights as _weights, features as _features  # noqa: E402,F401
-from highlighter.cli import extract as _extract  # noqa: E402,F401
-from highlighter.cli import evaluate as _evaluate  # noqa: E402,F401
-from highlighter.cli import train as _train  # noqa: E402,F401
-from highlighter.cli import detect as _detect, trim as _trim  # noqa: E402,F401
+# Each command is a plain function in its own module; this is the one place that names them.
+for _name, _fn in {"info": info.info_cmd, "detect": detect.detect_cmd, "trim": trim.trim_cmd,
+                   "extract-features": extract.extract_features_cmd, "train": train.train,
+                   "evaluate": evaluate.evaluate}.items():
+    app.command(_name, cls=_Command)(_fn)
+_group(app, "methods", "Detectors: what each needs, shipped weights and their scores.", {"list": methods.list_cmd})
+_group(app, "features", "Feature backbones.", {"list": features.list_cmd})
+_group(app, "weights", "List, download or import pretrained checkpoints.",
+       {"list": weights.list_cmd, "fetch": weights.fetch_cmd, "import": weights.import_cmd}, callback=weights.root)
 
 
 def main() -> None:

@@ -14,15 +14,17 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
-from highlighter.cli.main import app
+from highlighter.cli.options import METHODS_HINT
+from highlighter.methods.data import SPLITS
+from highlighter.train import DEFAULT_SPLIT
 
 
-@app.command("train")
 def train(
-    method: str = typer.Option(..., "--method", "-m", help="Registered trainable method, e.g. rasl."),
+    method: str = typer.Option(..., "--method", "-m", help=f"Trainable method ({METHODS_HINT})."),
     data: list[str] = typer.Option(..., "--data", "-d", help="Benchmark dir in the UMT layout, or DIR:split (repeatable)."),
     out: Path = typer.Option(..., "--output", "-o", help="Weights file to write (.safetensors)."),
-    split: Optional[list[str]] = typer.Option(None, "--split", help="train | val | all: once for every dir, or once per --data (default train)."),
+    split: Optional[list[str]] = typer.Option(
+        None, "--split", help=f"{' | '.join(SPLITS)}: once for every dir, or once per --data (default {DEFAULT_SPLIT})."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed: same seed, same data, same weights."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the method's number of epochs."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),

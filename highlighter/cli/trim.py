@@ -8,21 +8,12 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
-from highlighter.cli.detect import (MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, SMOOTH, THRESHOLD, TOP, notice,
-                                    select_config)
-from highlighter.cli.main import app
+from highlighter.cli.options import (MAX_LENGTH, MERGE_GAP, METHODS_HINT, MIN_LENGTH, PAD, SMOOTH, THRESHOLD, TOP,
+                                     method_option, select_config)
 from highlighter.errors import InputError
 
 
 DURATION_TOLERANCE = 0.1  # seconds between the recorded and the probed duration
-
-
-def say(msg: str) -> None:
-    """A status line on stderr kept on one line (long paths stay whole), hidden by --quiet."""
-    from rich.markup import escape
-
-    if not common.state.quiet:
-        common.err_console.print(escape(msg), highlight=False, soft_wrap=True)
 
 
 def source_problem(recorded, name: str, size: int, durations: tuple[float, float]) -> str | None:
@@ -60,16 +51,15 @@ def result_for(video: Path, from_json: Path):
         raise InputError(f"{from_json} is not about {video}: {problem}; "
                          "pass the result of `highlighter detect` on this video")
     if result.video.name != video.name:
-        say(f"{from_json} was written for {result.video.name}; same size and duration, using it for {video.name}")
+        common.info(f"{from_json} was written for {result.video.name}; same size and duration, using it for {video.name}")
     merged = merge_overlaps(result.segments)
     if len(merged) < len(result.segments):
-        say(f"{from_json}: merged overlapping segments so nothing is cut twice "
+        common.info(f"{from_json}: merged overlapping segments so nothing is cut twice "
             f"({len(result.segments)} -> {len(merged)} segments)")
         result.segments = merged
     return result
 
 
-@app.command("trim")
 def trim_cmd(
     video: Path = typer.Argument(..., help="The video to cut."),
     from_json: Optional[Path] = typer.Option(
@@ -84,7 +74,7 @@ def trim_cmd(
     split: bool = typer.Option(False, "--split", help="One file per segment (<out>-001.mp4, ...) instead of a reel."),
     crossfade: float = typer.Option(0.0, "--crossfade", help="Cross-fade seconds between segments (re-encodes)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
-    method: str = typer.Option("rasl", "--method", "-m", help="Detector, when running detect first."),
+    method: str = method_option(f"Detector, when running detect first ({METHODS_HINT})."),
     backbone: str = typer.Option("auto", "--backbone", "-b", help="Backbone, when running detect first."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Detector weights, when running detect first."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache folder."),
@@ -93,6 +83,7 @@ def trim_cmd(
 ) -> None:
     """Cut the highlight segments out of VIDEO and join them (runs detect first without --from)."""
     from highlighter.api import DetectConfig, detect
+    from highlighter.cli.progress import download_progress
     from highlighter.outputs.segments import select_segments
     from highlighter.outputs.trim import TrimConfig, check_container, check_outputs, trim
 
@@ -116,10 +107,11 @@ def trim_cmd(
         config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None, select=sel,
                               cache_dir=str(cache_dir) if cache_dir else None, device=device, fallback=not no_fallback)
         common.info(f"detecting highlights in {video} ...")
-        result = detect(video, config, log=notice)
+        with download_progress():  # a backbone's checkpoint, fetched on first use
+            result = detect(video, config, log=common.warn)
         segments = result.segments
-    res = trim(video, segments, output, cfg, log=say)
+    res = trim(video, segments, output, cfg, log=common.info)
     total = sum(g.duration for g in res.segments)
-    common.console.print(f"wrote {len(res.outputs)} file(s): {', '.join(str(p) for p in res.outputs)} — "
-                         f"{len(res.segments)} segment(s), {res.expected_duration:.1f} s of {total:.1f} s selected "
-                         f"({res.mode}, {res.seconds:.1f} s)", highlight=False)
+    common.out(f"wrote {len(res.outputs)} file(s): {', '.join(str(p) for p in res.outputs)} — "
+               f"{len(res.segments)} segment(s), {res.expected_duration:.1f} s of {total:.1f} s selected "
+               f"({res.mode}, {res.seconds:.1f} s)")

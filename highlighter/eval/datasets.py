@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -78,8 +79,19 @@ def detect_name(root: Path) -> str:
     )
 
 
+def require_regular(path: Path, fix: str) -> None:
+    """InputError unless ``path`` (when it exists) is a regular file: opening a named pipe blocks for ever."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the caller's open() says which
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: not a regular file (a directory, pipe or device); {fix}")
+
+
 def read_json(path: Path):
     """A JSON document, or one InputError line saying why it cannot be read."""
+    require_regular(path, "restore the file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -180,6 +192,7 @@ def _npy_header(path: Path, fix: str) -> tuple[tuple, np.dtype]:
     """Shape and dtype from a .npy header, checked against the file size before any allocation."""
     from numpy.lib import format as npy
 
+    require_regular(path, fix)
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:

@@ -4,11 +4,12 @@ Pretrained checkpoints are never committed; each backbone names a `WeightSpec`
 (official URL, checksum, size, licence) and asks `ensure_weights(name)` for a
 local path. The cache lives in ``weights_dir()``:
 
-* ``$HIGHLIGHTER_CACHE/weights`` when ``HIGHLIGHTER_CACHE`` is set (the CLI's
-  ``--cache-dir`` sets it), else ``$XDG_CACHE_HOME/highlighter/weights``, else
-  ``~/.cache/highlighter/weights`` (`highlighter.settings.backbone_weights_dir`,
-  where every environment variable is documented). The ``weights`` sub-folder
-  keeps the cache root free for other caches (feature files) without mixing them.
+* ``CACHE/weights`` for the CLI's ``weights --cache-dir CACHE`` (`settings.using_cache_root`),
+  else ``$HIGHLIGHTER_CACHE/weights`` when ``HIGHLIGHTER_CACHE`` is set, else
+  ``$XDG_CACHE_HOME/highlighter/weights``, else ``~/.cache/highlighter/weights``
+  (`highlighter.settings.backbone_weights_dir`, where every environment variable is
+  documented). The ``weights`` sub-folder keeps the cache root free for other caches
+  (feature files) without mixing them.
 
 Machines without internet (CI, air-gapped boxes) get ONE line naming the file,
 its URL and the exact ``highlighter weights import NAME /path/to/FILENAME``
@@ -284,7 +285,7 @@ def _missing_message(spec: WeightSpec, why: str) -> str:
 # ----------------------------------------------------------------------------- API
 
 
-def ensure_weights(name: str, download: bool = True, progress: bool = True) -> Path:
+def ensure_weights(name: str, download: bool = True, progress: bool | DownloadReport = True) -> Path:
     """A verified local path of the checkpoint: from the cache, else downloaded.
 
     Raises WeightsMissingError (one line with the import command) when it is not
@@ -309,7 +310,7 @@ def ensure_weights(name: str, download: bool = True, progress: bool = True) -> P
         raise WeightsMissingError(_missing_message(spec, f"the download failed ({reason})")) from exc
 
 
-def download_weights(name: str, progress: bool = True) -> Path:
+def download_weights(name: str, progress: bool | DownloadReport = True) -> Path:
     """Download into the cache: resume from NAME.part, check sha256/size, rename atomically.
 
     A download that completes but fails the check is deleted (never left as .part,
@@ -355,7 +356,7 @@ def download_weights(name: str, progress: bool = True) -> Path:
         raise WeightsMissingError(_missing_message(spec, f"the download is not usable ({exc})")) from exc
 
 
-def fetch_weights(name: str, progress: bool = True) -> Path:
+def fetch_weights(name: str, progress: bool | DownloadReport = True) -> Path:
     """`weights fetch`: the cached file when it loads, else a fresh download that replaces it."""
     spec = get_weight_spec(name)
     path = weight_path(name)
@@ -378,20 +379,42 @@ def fetch_weights(name: str, progress: bool = True) -> Path:
         raise WeightsMissingError(_missing_message(spec, f"the download failed ({reason})")) from exc
 
 
-def _copy_with_progress(src, out, done: int, total: int | None, label: str, progress: bool) -> None:
-    if not progress:
+# ----------------------------------------------------------------------------- download progress
+# This layer draws nothing: a download reports ``report(label, bytes_done, bytes_total_or_None)`` after
+# each block to a reporter its caller passes (``progress=report``) or, for downloads that start deep in a
+# backbone (``ensure_weights(name)``), to the one installed with `reporting_downloads`.
+DownloadReport = Callable[[str, int, "int | None"], None]
+_reporters: list[DownloadReport] = []
+
+
+@contextmanager
+def reporting_downloads(report: DownloadReport) -> Iterator[None]:
+    """Within the block, downloads asked for with ``progress=True`` report to ``report``."""
+    _reporters.append(report)
+    try:
+        yield
+    finally:
+        _reporters.remove(report)
+
+
+def _reporter(progress: bool | DownloadReport) -> DownloadReport | None:
+    """The reporter a download uses: the one passed, else the innermost installed one (None: silent)."""
+    if callable(progress):
+        return progress
+    return _reporters[-1] if progress and _reporters else None
+
+
+def _copy_with_progress(src, out, done: int, total: int | None, label: str,
+                        progress: bool | DownloadReport) -> None:
+    report = _reporter(progress)
+    if report is None:
         shutil.copyfileobj(src, out, _CHUNK)
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-    from highlighter.cli.common import err_console
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=total, completed=done)
-        for block in iter(lambda: src.read(_CHUNK), b""):
-            out.write(block)
-            bar.advance(task, len(block))
+    report(label, done, total)
+    for block in iter(lambda: src.read(_CHUNK), b""):
+        out.write(block)
+        done += len(block)
+        report(label, done, total)
 
 
 def import_weights(name: str, src: str | Path) -> Path:

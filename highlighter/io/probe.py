@@ -336,6 +336,9 @@ def _data_end(container, s, origin: float, fallback_dur: float) -> float | None:
     return None if end is None else end - origin
 
 
+_TRUNCATED_GAP = 1.0  # s of video promised by the header but missing from the data: a truncated file
+
+
 def trusted_duration(p: Path, what: str, start: float, header: float, data_end: float | None,
                      tolerance: float) -> float:
     """The stream duration to use: the header's, unless the packets end elsewhere (see `_data_end`)."""
@@ -344,6 +347,11 @@ def trusted_duration(p: Path, what: str, start: float, header: float, data_end: 
     measured = data_end - start
     if header > 0 and abs(measured - header) <= tolerance:
         return header
+    if what == "video" and header > 0 and header - measured > max(_TRUNCATED_GAP, 0.1 * header):
+        # A header that promises much more than the data holds is a cut-off file (an
+        # interrupted download or copy), not a muxer quirk: say so rather than work on a stub.
+        raise InputError(f"{p}: truncated (the header says {header:.2f} s of video, the data ends at "
+                         f"{data_end:.2f} s); re-copy or re-export it")
     if header > 0:
         say = log.warning if measured < header else log.info
         say("%s: the header says the %s stream lasts %.3f s but its data ends at %.3f s; using %.3f s",

@@ -212,8 +212,11 @@ def load_method(path: str | Path, name: str | None = None) -> Detector:
     from safetensors.torch import load_file
 
     meta = read_metadata(path)
+    if not meta["method"]:
+        raise InputError(f"{path}: not a highlighter weights file (no 'method' in its metadata); "
+                         "pass a file written by `highlighter train`")
     method = name or meta["method"]
-    if name and meta["method"] and meta["method"] != name:
+    if name and meta["method"] != name:
         raise InputError(f"{path}: weights are for method '{meta['method']}', not '{name}'")
     cls = method_class(method)
     try:
@@ -222,5 +225,8 @@ def load_method(path: str | Path, name: str | None = None) -> Detector:
         raise InputError(f"{path}: the stored config does not fit this version ({exc}); "
                          "retrain or use weights made by this version") from None
     det.info = meta["info"]
-    det.load_state_dict(load_file(str(path)))
+    try:
+        det.load_state_dict(load_file(str(path)))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     return det

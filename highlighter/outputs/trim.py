@@ -32,6 +32,7 @@ run is reported with the real output name, never the temp file's.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
@@ -72,8 +73,8 @@ class TrimConfig:
     def __post_init__(self) -> None:
         if self.order not in ("time", "score"):
             raise UsageError(f"--order {self.order}: choose 'time' or 'score'")
-        if self.crossfade < 0:
-            raise UsageError(f"--crossfade {self.crossfade}: must be >= 0 seconds")
+        if not math.isfinite(self.crossfade) or self.crossfade < 0:
+            raise UsageError(f"--crossfade {self.crossfade}: must be a finite number of seconds >= 0")
         if self.crossfade > 0 and self.copy:
             raise UsageError("--crossfade needs re-encoding; it cannot be combined with --copy")
         if self.crossfade > 0 and self.split:
