@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from highlighter.cli import common
 from highlighter.features.extract import Progress
+from highlighter.features.weights import DownloadReport, reporting_downloads
 
 
 class RichProgress(Progress):
@@ -112,19 +113,15 @@ class DownloadBar:
 def batch_progress() -> Iterator[RichProgress | LineProgress]:
     """Per-video progress for one run (bars on a terminal, lines otherwise); a checkpoint download
     started inside it (a backbone's weights, on first use) reports there too."""
-    from highlighter.features.weights import reporting_downloads
-
     sink = RichProgress() if common.progress_enabled() else LineProgress()
     with sink, reporting_downloads(sink.download):
         yield sink
 
 
 @contextmanager
-def download_progress() -> Iterator[Callable[[str, int, "int | None"], None]]:
+def download_progress() -> Iterator[DownloadReport]:
     """Download progress for one command (a bar on a terminal, one line otherwise), also used by any
     download started inside the block without its own reporter."""
-    from highlighter.features.weights import reporting_downloads
-
     if common.progress_enabled():
         with DownloadBar() as bar, reporting_downloads(bar):
             yield bar

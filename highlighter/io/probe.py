@@ -267,6 +267,7 @@ def _probe_video(container, s, origin: float, duration: float, p: Path) -> Video
     if pts.size == 0:
         raise InputError(f"{p}: video stream has no frames (truncated or corrupt); re-copy or re-export it")
     vdur = _stream_seconds(s, s.duration)
+    own_index = bool(vdur and vdur > 0)  # the stream's own index gives its length (mp4/mov), not the container's
     start = _rel(_stream_seconds(s, s.start_time), origin) if s.start_time is not None else _rel(pts[0], origin)
     if not vdur or vdur <= 0:
         vdur = max(duration - start, 0.0)
@@ -296,7 +297,8 @@ def _probe_video(container, s, origin: float, duration: float, p: Path) -> Video
         log.warning("%s: rotation %d° is not a multiple of 90; ignoring it", p, rotation)
         rotation = 0
     _check_tail(container, s, start + vdur, p)
-    vdur = trusted_duration(p, "video", start, vdur, _data_end(container, s, origin, 1.0 / fps if fps > 0 else 0.04),
+    vdur = trusted_duration(p, "video" if own_index else "video (container header)", start, vdur,
+                            _data_end(container, s, origin, 1.0 / fps if fps > 0 else 0.04),
                             max(_TOLERANCE, 2.0 / fps if fps > 0 else 0.0))
     if n and vdur > 0 and not 0 < fps <= 1000:
         fps = n / vdur
@@ -348,8 +350,10 @@ def trusted_duration(p: Path, what: str, start: float, header: float, data_end: 
     if header > 0 and abs(measured - header) <= tolerance:
         return header
     if what == "video" and header > 0 and header - measured > max(_TRUNCATED_GAP, 0.1 * header):
-        # A header that promises much more than the data holds is a cut-off file (an
-        # interrupted download or copy), not a muxer quirk: say so rather than work on a stub.
+        # The stream's own index (mp4/mov sample tables) promising much more than the data
+        # holds is a cut-off file (an interrupted download or copy): say so rather than work
+        # on a stub. A length taken from the container header (mkv/webm have no per-stream
+        # length; their video may end before the audio) only gets the warning below.
         raise InputError(f"{p}: truncated (the header says {header:.2f} s of video, the data ends at "
                          f"{data_end:.2f} s); re-copy or re-export it")
     if header > 0:
