@@ -12,9 +12,10 @@ Vector: ``[0:1280]`` = efficientnet-lite0 exactly as that backbone gives it (fra
 frame pairs (0.5 s apart; a one-frame clip gives zeros):
 
 * ``residual`` — mean |a - b'| in grey levels (0-255) over the overlap, where b' is the
-  earlier frame shifted by the global translation (camera pan / shake) that phase
-  correlation finds between the pair (sub-pixel, Hann-windowed, on a grey map with short
-  side `MAP_SHORT` = 64 px). A pan alone leaves ~0; a moving body does not.
+  earlier frame shifted by the global translation (camera pan / shake): of no shift and
+  the 3 strongest phase-correlation peaks (sub-pixel, Hann-windowed), the one with the
+  least median residual (`camera_shift`), on a grey map with short side `MAP_SHORT` = 64 px.
+  A pan alone leaves ~0; a moving body does not.
 * ``local`` — the largest minus the median residual of a 4 x 4 grid of cells: motion
   concentrated in one place (a person) rather than spread over the frame (a zoom, a cut,
   flicker).
@@ -77,6 +78,7 @@ from highlighter.features.visual.efficientnet import EfficientNetLite0Backbone
 MAP_SHORT = 64  # short side of the grey map the motion is measured on (px)
 CELLS = 4  # `local`: a CELLS x CELLS grid
 MOVING_LEVEL = 20.0  # grey levels of residual that count a pixel as moving
+PEAKS = 3  # phase-correlation peaks tried as the camera's shift (besides none)
 PAIR_FIELDS = ("residual", "local", "moving", "camera")
 MOTION_FIELDS = tuple(f"{f}_{agg}" for f in PAIR_FIELDS for agg in ("mean", "max"))
 APPEARANCE_DIM = 1280
@@ -106,10 +108,12 @@ def _peak_offset(m: float, z: float, p: float) -> float:
     return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
 
 
-def translation(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(dy, dx) such that ``a(y, x) ~ b(y - dy, x - dx)``: phase correlation, sub-pixel.
+def translation_peaks(a: np.ndarray, b: np.ndarray, k: int = PEAKS) -> list[tuple[float, float]]:
+    """The ``k`` strongest (dy, dx) with ``a(y, x) ~ b(y - dy, x - dx)``: phase correlation, sub-pixel.
 
-    Hann-windowed so that the frame borders do not vote for zero shift.
+    Hann-windowed so that the frame borders do not vote for zero shift. Several peaks,
+    because whitening lets a small sharp object (a white box, a barbell) outvote a smooth
+    background: `camera_shift` picks the one that explains most of the frame.
     """
     h, w = a.shape
     win = _hann2d(h, w)
@@ -118,10 +122,36 @@ def translation(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     r = fa * np.conj(fb)
     r /= np.abs(r) + 1e-9
     c = np.fft.irfft2(r, s=(h, w))
-    y, x = np.unravel_index(int(np.argmax(c)), c.shape)
-    dy = y + _peak_offset(c[(y - 1) % h, x], c[y, x], c[(y + 1) % h, x])
-    dx = x + _peak_offset(c[y, (x - 1) % w], c[y, x], c[y, (x + 1) % w])
-    return (dy - h if dy > h / 2 else dy), (dx - w if dx > w / 2 else dx)
+    free = c.copy()
+    out = []
+    for _ in range(k):
+        y, x = np.unravel_index(int(np.argmax(free)), c.shape)
+        dy = y + _peak_offset(c[(y - 1) % h, x], c[y, x], c[(y + 1) % h, x])
+        dx = x + _peak_offset(c[y, (x - 1) % w], c[y, x], c[y, (x + 1) % w])
+        out.append(((dy - h if dy > h / 2 else dy), (dx - w if dx > w / 2 else dx)))
+        free[np.ix_(np.arange(y - 2, y + 3) % h, np.arange(x - 2, x + 3) % w)] = -np.inf
+    return out
+
+
+def camera_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(dy, dx, b moved by it, mask of the moved pixels): the global translation from ``b`` to ``a``.
+
+    Least median of residuals over no shift and the phase-correlation peaks: the camera
+    moves the whole frame, so its shift leaves most pixels (the median) unchanged, while
+    the shift of a moving object leaves the background misaligned. A shift that leaves
+    under a quarter of the frame to compare is not considered.
+    """
+    h, w = a.shape
+    best = (0.0, 0.0, b, np.ones((h, w), dtype=bool))
+    best_cost = float(np.median(np.abs(a - b)))
+    for dy, dx in translation_peaks(a, b):
+        moved, valid = shift_image(b, dy, dx)
+        if valid.sum() < 0.25 * h * w:
+            continue
+        cost = float(np.median(np.abs(a - moved)[valid]))
+        if cost < best_cost:
+            best, best_cost = (dy, dx, moved, valid), cost
+    return best
 
 
 def shift_image(b: np.ndarray, dy: float, dx: float) -> tuple[np.ndarray, np.ndarray]:
@@ -141,11 +171,8 @@ def shift_image(b: np.ndarray, dy: float, dx: float) -> tuple[np.ndarray, np.nda
 
 def pair_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """`PAIR_FIELDS` of grey maps ``b`` (earlier) -> ``a`` (later): float32 (4,)."""
-    dy, dx = translation(a, b)
-    moved, valid = shift_image(b, dy, dx)
+    dy, dx, moved, valid = camera_shift(a, b)
     h, w = a.shape
-    if valid.sum() < 0.25 * h * w:  # shifted by most of the frame: nothing to compare, measure raw
-        moved, valid = b, np.ones((h, w), dtype=bool)
     res = np.abs(a - moved)
     res_valid = res[valid]
     cells = []
