@@ -4,6 +4,12 @@
     python benchmarks/methods.py --method rasl --epochs 1
     python benchmarks/methods.py --synthetic-hours 1     # random features, no ../shared needed
     python benchmarks/methods.py --method rasl --set use_sa=false --json out.json
+    python benchmarks/methods.py --per-video 1,5,20      # RASL pretrained on each video at detect time
+
+``--per-video MINUTES,...``: the added cost of RASL's per-video mode (``RASL.per_video``, its
+default seeds x epochs) for one video of each length, on random features of the offline
+backbones' sizes (``--dims``, default 1288 visual + 132 audio), with and without audio;
+seconds per minute of video, to set next to feature extraction (``benchmarks/detect.py``).
 
 For each method: one training run of ``--epochs`` epochs on the data (wall seconds,
 scaled to one hour of features = 1800 two-second clips, per epoch), the configured
@@ -84,6 +90,22 @@ def bench_method(name: str, videos: list, epochs: int, sets: list[str]) -> dict:
     }
 
 
+def bench_per_video(minutes: float, dv: int, da: int | None, seed: int = 0) -> dict:
+    """Wall seconds of ``RASL.per_video().score`` on one random video of ``minutes`` (pretraining included)."""
+    from highlighter.methods.rasl import RASL
+
+    rng = np.random.default_rng(seed)
+    t = max(1, int(round(minutes * 60 / CLIP_SECONDS)))
+    vis = np.abs(rng.normal(size=(t, dv))).astype(np.float32)
+    aud = rng.normal(size=(t, da)).astype(np.float32) if da else None
+    det = RASL.per_video()
+    t0 = time.perf_counter()
+    det.score(vis, aud)
+    secs = time.perf_counter() - t0
+    return {"minutes": minutes, "clips": t, "audio": aud is not None, "seeds": det.config.video_seeds,
+            "epochs": det.config.epochs, "seconds": round(secs, 2), "s_per_min": round(secs / minutes, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", action="append", help="method name (repeatable; default: every trainable one)")
@@ -93,6 +115,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], dest="sets", help="config override key=value")
     ap.add_argument("--json", type=Path, help="write the rows as JSON")
+    ap.add_argument("--per-video", help="minutes,... : time RASL's per-video mode instead (see above)")
+    ap.add_argument("--dims", default="1288,132", help="--per-video feature sizes: visual,audio")
     args = ap.parse_args()
 
     import torch
@@ -101,6 +125,23 @@ def main() -> None:
     from highlighter.methods.base import method_class
 
     torch.set_num_threads(args.threads)
+    if args.per_video:
+        dv, da = (int(x) for x in args.dims.split(","))
+        bench_per_video(0.5, dv, da)  # warm-up: the first call pays torch's one-time start-up
+        rows = []
+        print(f"rasl per-video mode, features {dv}+{da}; threads={args.threads}")
+        print(f"{'minutes':>8s} {'audio':>6s} {'seeds x epochs':>15s} {'seconds':>8s} {'s per min':>10s}")
+        for m in (float(x) for x in args.per_video.split(",")):
+            for audio in (da, None):
+                r = bench_per_video(m, dv, audio)
+                rows.append(r)
+                print(f"{m:8g} {str(r['audio']):>6s} {r['seeds']:>7d} x {r['epochs']:<5d} {r['seconds']:8.2f} "
+                      f"{r['s_per_min']:10.2f}", flush=True)
+        if args.json:
+            from highlighter.atomic import atomic_write_text
+
+            atomic_write_text(args.json, json.dumps({"per_video": rows, "threads": args.threads}, indent=2))
+        return
     if args.synthetic_hours > 0 or not Path(args.data).is_dir():
         hours = args.synthetic_hours or 0.5
         videos, source = synthetic_videos(hours), f"synthetic {hours} h"

@@ -16,9 +16,16 @@ were trained on (recorded in the weights' ``info``), else the project default
 inference (RASL scores from its visual branch alone), which halves the work.
 
 Offline: when the chosen backbone's or detector's weights are absent and cannot be
-downloaded (or the cached copy is unreadable), and the user did not pin ``backbone`` or ``weights``, `offline_fallback`
-picks what works without network, one line says so, and the result records what was
-actually used (``method.fallback``).
+downloaded (or the cached copy is unreadable), and the user did not pin ``backbone`` or ``weights``, `offline_plan`
+switches to the backbones that need no download and keeps the method asked for: RASL then
+pretrains on each video itself (`RASL.per_video`), training-free methods run as they are, and
+methods that need weights trained in the feature space they score fail with one line. One
+line announces it and the result records what was actually used (``method.fallback``,
+``method.mode``, ``method.pretrain``, ``backbones``).
+
+"No clear highlight": `clip_signal` measures, independently of the method, whether the
+video's clips differ at all; a flat video gets ``signal.clear = false``, a note and one
+logged line (its segments are still returned).
 """
 
 from __future__ import annotations
@@ -33,9 +40,9 @@ import numpy as np
 
 from highlighter.batch import BatchReport, ItemResult, Job, run_batch
 from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
-from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL
+from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL, OFFLINE_AUDIO, OFFLINE_VISUAL
 from highlighter.methods import DEFAULT_METHOD
-from highlighter.outputs.schema import DetectResult, MethodInfo, VideoInfo, WeightsInfo
+from highlighter.outputs.schema import DetectResult, MethodInfo, Signal, VideoInfo, WeightsInfo
 from highlighter.outputs.segments import SelectConfig, select_segments
 
 DEFAULT_BACKBONES: tuple[str, str | None] = (DEFAULT_VISUAL, DEFAULT_AUDIO)
@@ -55,7 +62,8 @@ class DetectConfig:
     cache_dir: str | None = None  # feature cache; None = the default cache
     use_cache: bool = True
     device: str = "auto"
-    fallback: bool = True  # allow `offline_fallback` when weights are missing
+    fallback: bool = True  # allow `offline_plan` when weights are missing
+    pretrain: str = "auto"  # auto: the method's weights when they fit the features, else per video (rasl); video: always
 
     def __post_init__(self) -> None:
         """Every check that needs no model, so a typo fails in a second, not after loading (no torch import
@@ -71,6 +79,14 @@ class DetectConfig:
         check_device(self.device)
         if self.weights is not None:
             check_weights_file(self.weights)
+        if self.pretrain not in PRETRAIN_MODES:
+            raise UsageError(f"pretrain {self.pretrain!r}: use {' or '.join(PRETRAIN_MODES)}")
+        if self.pretrain == "video" and getattr(method_class(self.method), "per_video", None) is None:
+            raise UsageError(f"method '{self.method}' cannot pretrain on the video itself; "
+                             "pretrain='video' is for rasl")
+
+
+PRETRAIN_MODES = ("auto", "video")
 
 
 def check_device(spec: str) -> str:
@@ -109,7 +125,10 @@ class Plan:
     visual: str
     audio: str | None
     requested: str
-    fallback: str | None = None
+    fallback: str | None = None  # the announced line: why the requested pipeline was replaced
+    mode: str | None = None  # "weights" | "video" (pretrained per video) | None (training-free)
+    why: str | None = None  # video mode: why it pretrains on the video
+    no_audio: str | None = None  # video mode without an audio backbone: why
 
 
 # --------------------------------------------------------------------------- resolving
@@ -167,20 +186,51 @@ def load_detector(method: str, weights: str | Path | None) -> tuple[Any, Weights
     return r.detector, WeightsInfo(id=r.weights.name, sha256=sha256_of(r.weights), path=str(r.weights.resolve()))
 
 
-FALLBACK_VISUAL = "efficientnet-lite0"  # weights ship inside a pip package: always offline
-FALLBACK_METHOD = "feature-norm"  # training-free, works in any feature space
+def offline_backbones(audio_wanted: bool) -> tuple[str, str | None]:
+    """(visual, audio) that need no download: `features.base.OFFLINE_VISUAL` / `OFFLINE_AUDIO`,
+    each only when registered in this install (else efficientnet-lite0 / no audio)."""
+    from highlighter.features.base import BACKBONES
+
+    visual = OFFLINE_VISUAL if OFFLINE_VISUAL in BACKBONES else "efficientnet-lite0"
+    audio = OFFLINE_AUDIO if audio_wanted and OFFLINE_AUDIO and OFFLINE_AUDIO in BACKBONES else None
+    return visual, audio
 
 
-def offline_fallback(requested: str, reason: str) -> tuple[str, str | None, str]:
-    """(visual backbone, audio backbone, method) to use when the requested pipeline's weights are missing.
+def offline_plan(method: str, exc: WeightsMissingError) -> Plan:
+    """What runs when the requested pipeline's weights are missing and the user pinned neither
+    backbone nor weights: the offline backbones and the method asked for, never another one.
 
-    Choice: EfficientNet-Lite0 (its ImageNet weights come with a registry package, so it
-    runs on a fresh machine without network) + the training-free ``feature-norm`` score
-    (no trained detector exists for this feature space; per-video RASL training costs
-    minutes per video on a CPU). The lead may swap the method here; everything else
-    (the notice, what is recorded in the output) follows from this function.
+    Training-free methods run as they are; RASL pretrains on each video itself (its
+    ``per_video``: no benchmark-trained weights needed); a method that needs weights trained
+    in the feature space it scores (CHD, AVR, HPCL) cannot run there: one line says how to fix it.
     """
-    return FALLBACK_VISUAL, None, FALLBACK_METHOD
+    from highlighter.methods.base import method_class
+
+    cls = method_class(method)
+    per_video = getattr(cls, "per_video", None)
+    if cls.trainable and per_video is None:
+        raise WeightsMissingError(
+            f"{exc} — method '{method}' needs weights trained on the features it scores, so it has no offline "
+            "fallback; fix the above, or use --method rasl (pretrains on each video) or --method feature-norm")
+    det, winfo = (per_video(), None) if cls.trainable else load_detector(method, None)
+    visual, audio = offline_backbones(bool(getattr(det, "uses_audio", False)))
+    mode = "video" if cls.trainable else None
+    head = getattr(exc, "notice", None) or f"{exc}".split(";")[0]  # unreadable cache: says how to fix it
+    pair = visual + (f"+{audio}" if audio else "")
+    how = ", pretrained on each video itself" if mode == "video" else ""
+    return Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio, requested=method,
+                fallback=f"{head} — offline fallback: backbone {pair}, method {method}{how}", mode=mode,
+                why="offline: no weights for the default backbone or detector" if mode == "video" else None,
+                no_audio=None if audio else "no offline audio backbone in this install")
+
+
+def dims_fit(det: Any, visual: str) -> bool:
+    """Whether ``det``'s weights take the features of backbone ``visual`` (unknown sizes fit)."""
+    from highlighter.features.base import backbone_class
+
+    want = getattr(getattr(det, "config", None), "visual_dim", None)
+    dim = backbone_class(visual).spec.dim
+    return not (want and dim and int(want) != int(dim))
 
 
 def _check_dims(det: Any, visual: str, method: str) -> None:
@@ -204,6 +254,7 @@ class VideoFeatureSet:
     features: Any  # features.store.FeatureFile
     cached: bool = False  # loaded from the feature cache
     seconds: float = 0.0  # probe + features
+    pretrain: dict | None = None  # video mode: what `Pipeline.score` pretrained on this video
 
 
 class Pipeline:
@@ -219,34 +270,49 @@ class Pipeline:
         self.config = cfg = config or DetectConfig()
         self.log = log or (lambda _m: None)
         try:
-            self.plan = self._plan(cfg.method, cfg.weights, cfg.backbone)
+            self.plan = self._plan(cfg)
             self.extract_config = ExtractConfig(visual=self.plan.visual, audio=self.plan.audio, device=cfg.device)
             self.extractor = Extractor(self.extract_config)
         except WeightsMissingError as exc:
             if not cfg.fallback or cfg.backbone != "auto" or cfg.weights is not None:
                 raise
-            visual, audio, method = offline_fallback(cfg.method, str(exc))
-            head = getattr(exc, "notice", None) or f"{exc}".split(";")[0]  # unreadable cache: says how to fix it
-            reason = f"{head} — using offline fallback: backbone {visual}, method {method}"
-            self.log(reason)
-            det, winfo = load_detector(method, None)
-            self.plan = Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio,
-                             requested=cfg.method, fallback=reason)
-            self.extract_config = ExtractConfig(visual=visual, audio=audio, device=cfg.device)
+            self.plan = offline_plan(cfg.method, exc)
+            self.extract_config = ExtractConfig(visual=self.plan.visual, audio=self.plan.audio, device=cfg.device)
             self.extractor = Extractor(self.extract_config)
+        if self.plan.fallback:
+            self.log(self.plan.fallback)
+        elif self.plan.why and cfg.pretrain != "video":
+            self.log(f"{self.plan.why} — {self.plan.method} pretrains on each video itself")
 
-    def _plan(self, method: str, weights: str | None, backbone: str) -> Plan:
-        det, winfo = load_detector(method, weights)
-        if backbone == "auto":
+    def _plan(self, cfg: DetectConfig) -> Plan:
+        from highlighter.methods.base import method_class
+
+        method = cfg.method
+        per_video = getattr(method_class(method), "per_video", None)
+        try:
+            det, winfo = load_detector(method, cfg.weights)
+        except WeightsMissingError:
+            if per_video is None or cfg.backbone == "auto":
+                raise  # auto backbones: `offline_plan` decides
+            det, winfo = None, None  # a pinned backbone: pretrain on each video in its feature space
+        if cfg.backbone == "auto":
             visual, audio = detector_backbones(det) or DEFAULT_BACKBONES
         else:
-            visual, audio = parse_backbone(backbone)
-            if audio is None and getattr(det, "uses_audio", False):
+            visual, audio = parse_backbone(cfg.backbone)
+        fits = det is not None and dims_fit(det, visual)
+        mode, why = ("weights" if getattr(det, "trainable", False) else None), None
+        if per_video is not None and (cfg.pretrain == "video" or (not fits and cfg.weights is None)):
+            det, mode = per_video(det if fits else None), "video"
+            winfo = winfo if fits else None  # the weights it starts from, if any
+            why = "asked for" if cfg.pretrain == "video" else f"no {method} weights for {visual} features"
+        else:
+            _check_dims(det, visual, method)
+            if cfg.backbone != "auto" and audio is None and getattr(det, "uses_audio", False):
                 audio = DEFAULT_BACKBONES[1]
         if not getattr(det, "uses_audio", False):
             audio = None  # the detector scores from vision alone: do not pay for audio features
-        _check_dims(det, visual, method)
-        return Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio, requested=method)
+        return Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio, requested=method,
+                    mode=mode, why=why, no_audio=None if audio else "no audio backbone given (--backbone VISUAL+AUDIO)")
 
     def features(self, video: str | Path, progress: Any = None) -> VideoFeatureSet:
         """Probe ``video`` once and get its features (from the cache when up to date)."""
@@ -274,10 +340,20 @@ class Pipeline:
         """One score per clip of ``feats`` (float64); the video is not read again."""
         ff = feats.features
         audio = ff.audio if self.uses_audio(feats) else None
-        scores = np.asarray(self.plan.detector.score(ff.visual, audio), dtype=np.float64).reshape(-1)
+        det = self.plan.detector
+        scores = np.asarray(det.score(ff.visual, audio), dtype=np.float64).reshape(-1)
         if scores.shape[0] != ff.starts.shape[0]:
             raise HighlighterError(f"{feats.path}: method '{self.plan.method}' returned {scores.shape[0]} scores "
                                    f"for {ff.starts.shape[0]} clips")
+        if self.plan.mode == "video":
+            run = dict(getattr(det, "last_run", None) or {})
+            if run.get("init") == "weights" and self.plan.weights is not None:
+                run["init"] = self.plan.weights.id
+            no_audio = None
+            if not run.get("audio"):
+                no_audio = (self.plan.no_audio if self.plan.audio is None or not det.uses_audio
+                            else "the video has no audio stream")
+            feats.pretrain = {**run, "why": self.plan.why or "", "no_audio": no_audio}
         return scores
 
     def select(self, feats: VideoFeatureSet, scores: np.ndarray, select: SelectConfig | None = None,
@@ -290,8 +366,9 @@ class Pipeline:
         duration = min(info.duration, grid_end) if grid_end > 0 and info.duration > 0 else (info.duration or grid_end)
         segments = select_segments(ff.starts, ff.ends, scores, select, duration)
         timings = {**(timings or {}), "select": time.perf_counter() - t0}
+        signal = clip_signal(ff.visual)
         notes = ([self.plan.fallback] if self.plan.fallback else []) + (
-            ["features loaded from the cache"] if feats.cached else [])
+            ["features loaded from the cache"] if feats.cached else []) + ([signal.message] if signal.message else [])
         v = info.video
         return DetectResult(
             video=VideoInfo(path=str(video.resolve()), name=video.name, duration=float(duration),
@@ -299,13 +376,14 @@ class Pipeline:
                             fps=float(v.fps) if v and v.fps else None, has_audio=info.has_audio,
                             size_bytes=info.size_bytes),
             method=MethodInfo(name=self.plan.method, weights=self.plan.weights, requested=self.plan.requested,
-                              fallback=self.plan.fallback),
+                              fallback=self.plan.fallback, mode=self.plan.mode,
+                              pretrain=feats.pretrain if self.plan.mode == "video" else None),
             visual_backbone=ff.meta.get("visual_backbone") or self.extract_config.backbone_id(self.plan.visual),
             audio_backbone=(ff.meta.get("audio_backbone") if self.uses_audio(feats) else None),
             clip_seconds=float(self.extract_config.grid.clip_seconds),
             starts=np.asarray(ff.starts, dtype=np.float64), ends=np.minimum(np.asarray(ff.ends, np.float64), duration),
             scores=np.asarray(scores, dtype=np.float64), segments=segments, selection=select,
-            timings=timings, notes=notes,
+            timings=timings, notes=notes, signal=signal,
         )
 
     def run(self, video: str | Path, progress: Any = None) -> DetectResult:
@@ -316,7 +394,38 @@ class Pipeline:
         timings = {"features": feats.seconds, "detector": time.perf_counter() - t1}
         result = self.select(feats, scores, timings=timings)
         result.timings["total"] = sum(result.timings.values())
+        if result.signal is not None and result.signal.message:
+            self.log(f"{feats.path.name}: {result.signal.message}")
         return result
+
+
+# --------------------------------------------------------------------------- signal
+FLAT_SPREAD = 0.1
+
+
+def clip_signal(visual: np.ndarray, threshold: float = FLAT_SPREAD) -> Signal:
+    """Whether the clips of a video differ enough for any ranking of them to mean something.
+
+    Independent of the method: ``spread`` = the largest distance of a clip's visual feature
+    from the video's mean feature, relative to the mean's length (scale-free, so one
+    threshold serves every backbone; the max, not the mean, so one distinct moment in a
+    still video counts). Below `FLAT_SPREAD` = 0.1 there is "no clear highlight". Measured
+    (max over clips; efficientnet-lite0 / efficientnet-lite0-motion; I3D = the benchmark
+    features): flat: lavfi colour 0 / 0, ../shared/videos/example.mp4 (solid colour + running
+    timecode) 0.0015 / 0.045; static synthetic patterns with a ticking counter, also flat:
+    lavfi grey + drawtext clock 0.073 / 0.055, testsrc 0.094 / 0.060; clear: testsrc2 (moving
+    shapes) 0.22 / 0.69, v_ZNVhz7ctTq0.mp4 0.54 / 0.46, v_GGSY1Qvo990.mp4 0.61 / 1.30, I3D
+    YouTube Highlights (234 videos) min 0.24 (1st percentile 0.29), TVSum (50) min 0.90.
+    A video of fewer than two clips (fire2.mp4, 2.4 s) has nothing to compare: it is its own
+    highlight (clear, spread None).
+    """
+    x = np.asarray(visual, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        return Signal(clear=True, spread=None, threshold=threshold)
+    mean = x.mean(axis=0)
+    scale = float(np.linalg.norm(mean))
+    spread = float(np.linalg.norm(x - mean, axis=1).max() / scale) if scale > 0 else 0.0
+    return Signal(clear=spread >= threshold, spread=spread, threshold=threshold)
 
 
 def detect(video: str | Path, config: DetectConfig | None = None, *, log: Log | None = None,

@@ -1,4 +1,5 @@
-"""detect() end to end on real decoders + a real backbone, the offline fallback, and the detect/trim CLI."""
+"""detect() end to end on real decoders + a real backbone, the offline plan (RASL pretrained on the
+video itself), "no clear highlight", and the detect/trim CLI."""
 
 from __future__ import annotations
 
@@ -118,14 +119,58 @@ def test_api_defaults_are_the_stages_own():
     assert api.DEFAULT_BACKBONES == (features.DEFAULT_VISUAL, features.DEFAULT_AUDIO)
 
 
-def test_offline_fallback_is_announced_and_recorded(video):
+def test_offline_rasl_pretrains_on_the_video_itself(video):
+    """No RASL/I3D weights: RASL still runs (per-video mode) on the offline backbones; one line says so."""
+    from highlighter.api import offline_backbones
+
     lines: list[str] = []
     r = detect(video, DetectConfig(select=SelectConfig(top="25%")), log=lines.append)  # default: rasl + auto
-    assert len(lines) == 1 and "offline fallback" in lines[0]
-    assert r.method.requested == "rasl" and r.method.name == "feature-norm"
-    assert r.method.fallback == lines[0]
-    assert r.visual_backbone.startswith("efficientnet-lite0")
+    visual, audio = offline_backbones(True)
+    assert len(lines) == 1 and "offline fallback" in lines[0] and f"backbone {visual}" in lines[0]
+    assert r.method.requested == r.method.name == "rasl" and r.method.mode == "video" and r.method.weights is None
+    assert r.method.fallback == lines[0] and "feature-norm" not in lines[0]
+    assert r.visual_backbone == f"{visual}:pretrained" and r.signal.clear
+    p = r.method.pretrain
+    assert p["seeds"] == 3 and p["epochs"] == 4 and p["init"] == "scratch" and p["why"].startswith("offline")
+    assert p["audio"] is (audio is not None) and (p["no_audio"] is None) is (audio is not None)
+    if audio:
+        assert r.audio_backbone == f"{audio}:pretrained"
+    assert len(r.scores) == 4 and 0.0 <= r.scores.min() and r.scores.max() <= 1.0
+    doc = r.to_dict()
+    validate(doc)
+    assert doc["method"]["mode"] == "video" and doc["signal"]["clear"] is True
+    assert detect(video, DetectConfig(select=SelectConfig(top="25%"))).scores.tolist() == r.scores.tolist()
+
+
+def test_pinned_backbone_without_rasl_weights_pretrains_visual_only(video):
+    lines: list[str] = []
+    r = detect(video, DetectConfig(method="rasl", backbone="efficientnet-lite0", select=SelectConfig(top=1)),
+               log=lines.append)
+    assert len(lines) == 1 and "pretrains on each video itself" in lines[0]
+    assert r.method.mode == "video" and r.method.fallback is None and r.audio_backbone is None
+    assert r.method.pretrain["audio"] is False and "no audio backbone" in r.method.pretrain["no_audio"]
+    assert r.visual_backbone == "efficientnet-lite0:pretrained" and len(r.segments) == 1
     validate(r.to_dict())
+
+
+def test_flat_silent_video_has_no_clear_highlight_but_still_a_segment(media_dir):
+    src = media_dir / "flat_silent.mp4"
+    if not src.exists():
+        media.make_video(src, 4.0, fps=10, size=(64, 48), colors=[(0, "navy")], audio=False)
+    lines: list[str] = []
+    r = detect(src, DetectConfig(select=SelectConfig(top=1, smooth=0)), log=lines.append)
+    flat = [ln for ln in lines if "no clear highlight" in ln]
+    assert len(flat) == 1 and flat[0].startswith("flat_silent.mp4: ")
+    assert not r.signal.clear and r.signal.spread < r.signal.threshold and r.signal.message in r.notes
+    assert len(r.segments) == 1  # still the best segment that was asked for
+    assert r.method.mode == "video" and r.method.pretrain["audio"] is False
+    from highlighter.api import offline_backbones
+
+    why = "the video has no audio stream" if offline_backbones(True)[1] else "no offline audio backbone in this install"
+    assert r.method.pretrain["no_audio"] == why and r.audio_backbone is None
+    doc = r.to_dict()
+    validate(doc)
+    assert doc["signal"]["clear"] is False and any("no clear highlight" in n for n in doc["notes"])
 
 
 def test_no_fallback_and_unknown_method(video):
@@ -179,6 +224,27 @@ def test_cli_trim_without_from_runs_detect_with_one_line_fallback(video, tmp_pat
     assert reel.is_file()
 
 
+def test_cli_rasl_offline_records_video_mode(video, tmp_path):
+    p = cli("detect", str(video), "-o", str(tmp_path), "--method", "rasl", "--top", "1", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    warn = [ln for ln in p.stderr.splitlines() if "offline fallback" in ln]
+    assert len(warn) == 1 and "method rasl, pretrained on each video itself" in warn[0]
+    doc = json.loads((tmp_path / "detect_src.json").read_text())
+    validate(doc)
+    assert doc["method"]["name"] == "rasl" and doc["method"]["mode"] == "video"
+    assert doc["backbones"]["visual"].split(":")[0] in warn[0] and doc["method"]["fallback"] in p.stderr
+    assert "feature-norm" not in p.stdout + p.stderr + json.dumps(doc["method"])
+
+
+def test_cli_method_needing_weights_fails_offline_in_one_line(video, tmp_path):
+    p = cli("detect", str(video), "-o", str(tmp_path), "--method", "chd")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error:") and "no offline fallback" in err[0]
+    assert "--method feature-norm" in err[0] and "--method rasl" in err[0]
+    assert not list(tmp_path.glob("*.json"))
+
+
 def test_cli_unknown_method_lists_valid_ones(video, tmp_path):
     p = cli("detect", str(video), "-o", str(tmp_path), "--method", "nope")
     assert p.returncode == 2 and "available:" in p.stderr and "rasl" in p.stderr
@@ -193,4 +259,18 @@ def test_detect_real_clip(shared_videos, tmp_path):
     r = detect(src, DetectConfig(**OFFLINE, select=SelectConfig(top="20%")))
     assert len(r.scores) == 7 and r.video.width == 480 and r.video.has_audio
     assert sum(g.duration for g in r.segments) >= 0.2 * r.video.duration - 1e-6
+    assert r.signal.clear
+    validate(r.to_dict())
+
+
+@pytest.mark.shared
+def test_weightlifting_clip_has_a_clear_signal_with_offline_rasl(shared_videos):
+    src = shared_videos / "v_GGSY1Qvo990.mp4"
+    if not src.is_file():
+        pytest.skip(f"{src} not present")
+    lines: list[str] = []
+    r = detect(src, DetectConfig(select=SelectConfig(top=1)), log=lines.append)
+    assert r.signal.clear and r.signal.spread > 2 * r.signal.threshold
+    assert r.method.name == "rasl" and r.method.mode == "video" and len(r.segments) == 1
+    assert not any("no clear highlight" in ln for ln in lines + r.notes)
     validate(r.to_dict())

@@ -24,7 +24,8 @@ from highlighter import __version__
 from highlighter.errors import InputError, UsageError
 from highlighter.outputs.segments import Segment, SelectConfig, parse_top
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``
+READABLE_VERSIONS = ("1.0", "1.1")  # a minor version only adds optional fields: older files still read
 SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
 
 
@@ -61,6 +62,8 @@ def schema_problem(value: Any, schema: dict[str, Any], where: str = "") -> str |
             return f"{name} must be {' or '.join(kinds)}, not {_show(value)}"
     if "const" in schema and (value != schema["const"] or type(value) is not type(schema["const"])):
         return f"{name} must be {_show(schema['const'])}, not {_show(value)}"
+    if "enum" in schema and not any(value == e and type(value) is type(e) for e in schema["enum"]):
+        return f"{name} must be one of {_show(schema['enum'])}, not {_show(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             return f"{name} must be >= {schema['minimum']}, not {_show(value)}"
@@ -119,9 +122,9 @@ def content_problem(d: dict[str, Any]) -> str | None:
 
 def validate_result(d: Any, source: str = "<result>") -> None:
     """Raise one InputError naming ``source`` when ``d`` is not a usable detect result."""
-    if isinstance(d, dict) and isinstance(d.get("schema_version"), str) and d["schema_version"] != SCHEMA_VERSION:
+    if isinstance(d, dict) and isinstance(d.get("schema_version"), str) and d["schema_version"] not in READABLE_VERSIONS:
         raise InputError(f"{source}: result schema {d['schema_version']} is not supported "
-                         f"(this highlighter reads {SCHEMA_VERSION}); re-run highlighter detect")
+                         f"(this highlighter reads {', '.join(READABLE_VERSIONS)}); re-run highlighter detect")
     problem = schema_problem(d, load_schema()) or content_problem(d)
     if problem:
         raise InputError(f"{source}: not a highlighter detect result ({problem}); "
@@ -153,6 +156,29 @@ class MethodInfo:
     weights: WeightsInfo | None = None
     requested: str | None = None
     fallback: str | None = None  # why the requested method/backbone was replaced
+    mode: str | None = None  # "weights" | "video" (pretrained on the video itself) | None (training-free)
+    pretrain: dict[str, Any] | None = None  # video mode: seeds, epochs, audio, init, seconds, why, no_audio
+
+
+@dataclass
+class Signal:
+    """Whether the video's clips differ enough for a ranking to mean anything (`api.clip_signal`)."""
+
+    clear: bool
+    spread: float | None  # None: fewer than two clips, nothing to compare
+    threshold: float
+
+    @property
+    def message(self) -> str | None:
+        """The one line a flat video gets (None when the signal is clear)."""
+        if self.clear:
+            return None
+        return (f"no clear highlight: the clips barely differ (spread {self.spread:.3g} < {self.threshold:g}); "
+                "the segments are only the best of a flat video")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clear": bool(self.clear), "spread": None if self.spread is None else round(float(self.spread), 6),
+                "threshold": float(self.threshold)}
 
 
 @dataclass
@@ -172,16 +198,19 @@ class DetectResult:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    signal: Signal | None = None  # None: not measured (results read from a 1.0 file)
 
     def to_dict(self) -> dict[str, Any]:
         m: dict[str, Any] = {"name": self.method.name,
                              "weights": None if self.method.weights is None else {
                                  "id": self.method.weights.id, "sha256": self.method.weights.sha256,
                                  "path": self.method.weights.path},
-                             "fallback": self.method.fallback}
+                             "fallback": self.method.fallback, "mode": self.method.mode,
+                             "pretrain": None if self.method.pretrain is None else dict(self.method.pretrain)}
         if self.method.requested is not None:
             m["requested"] = self.method.requested
         v = self.video
+        signal = {} if self.signal is None else {"signal": self.signal.to_dict()}
         return {
             "schema_version": SCHEMA_VERSION,
             "generator": {"name": "highlighter", "version": __version__},
@@ -198,6 +227,7 @@ class DetectResult:
             "segments": [g.to_dict() for g in self.segments],
             "timings": {k: round(float(t), 4) for k, t in self.timings.items()},
             "notes": list(self.notes),
+            **signal,
         }
 
     @classmethod
@@ -206,11 +236,12 @@ class DetectResult:
         validate_result(d, source)
         try:
             v, m, clips = d["video"], d["method"], d["clips"]
-            w = m.get("weights")
+            w, sig = m.get("weights"), d.get("signal")
             return cls(
                 video=VideoInfo(**{k: v.get(k) for k in VideoInfo.__dataclass_fields__}),
                 method=MethodInfo(name=m["name"], weights=None if w is None else WeightsInfo(**w),
-                                  requested=m.get("requested"), fallback=m.get("fallback")),
+                                  requested=m.get("requested"), fallback=m.get("fallback"), mode=m.get("mode"),
+                                  pretrain=m.get("pretrain")),
                 visual_backbone=d["backbones"]["visual"], audio_backbone=d["backbones"]["audio"],
                 clip_seconds=float(d["clip_seconds"]),
                 starts=np.array([c["start"] for c in clips], dtype=np.float64),
@@ -221,6 +252,8 @@ class DetectResult:
                 selection=SelectConfig(**d["selection"]),
                 timings=dict(d.get("timings", {})), notes=list(d.get("notes", [])),
                 created=d.get("created", ""),
+                signal=None if sig is None else Signal(clear=sig["clear"], spread=sig["spread"],
+                                                       threshold=sig["threshold"]),
             )
         except (KeyError, TypeError, ValueError, UsageError) as exc:
             raise InputError(f"{source}: not a highlighter detect result ({type(exc).__name__}: {exc}); "

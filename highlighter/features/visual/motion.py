@@ -5,7 +5,7 @@ weightlifting clip (../shared/videos/v_GGSY1Qvo990.mp4, clean at 6-8 s, jerk 13-
 bar dropped at 16-18 s) the norm of the efficientnet-lite0 vector ranks the athlete bent
 over the bar (2-4 s) first. So this backbone appends 8 motion statistics per clip,
 computed from the frames the extractor already decodes for EfficientNet (2 fps, short
-side 256): no second decode, no extra weights, numpy only, ~3 ms per frame pair.
+side 256): no second decode, no extra weights, numpy only, ~4 ms per frame pair.
 
 Vector: ``[0:1280]`` = efficientnet-lite0 exactly as that backbone gives it (frame mean);
 ``[1280:1288]`` = `MOTION_FIELDS`, each the mean and the max over the clip's consecutive
@@ -25,44 +25,50 @@ frame pairs (0.5 s apart; a one-frame clip gives zeros):
 
 Measured per 2-s clip on the real clips (the kept fields: ``highlighter extract-features
 VIDEO --visual efficientnet-lite0-motion --audio none -o OUT``, columns 1280: of the npz's
-``visual``; the alternatives with a throwaway script on the same 2-fps decode and 64-px map).
-v_GGSY1Qvo990, clip starts 0..16 s; the lift is 6 and 8 (clean, stand up) and 12 and 14
-(jerk, hold overhead), the bar is dropped at 16:
+``visual``; the alternatives with a throwaway script on the same 2-fps decode; "plain map" =
+64-px map without the blur, "one peak" = the strongest phase-correlation peak taken as the
+camera). v_GGSY1Qvo990, clip starts 0..16 s; the lift is 6 and 8 (clean, stand up) and 12
+and 14 (jerk, hold overhead), the bar is dropped at 16:
 
-=====================================  ====  ====  ====  ====  ====  ====  ====  ====  ====  ========
-cue (mean over the clip's pairs)       0     2     4     6     8     10    12    14    16    top 3
-=====================================  ====  ====  ====  ====  ====  ====  ====  ====  ====  ========
-efficientnet-lite0 norm (before)       15.4  15.6  16.1  13.8  13.8  13.7  13.9  14.5  14.6  4, 2, 0
-raw frame difference                   11.0  10.1  21.1  17.5  17.5   7.3  13.6  14.0  19.5  4, 16, 6
-raw frame difference at 8 fps           6.0   5.7  10.8   8.1  10.3   5.3   7.4   7.7  12.0  16, 4, 8
-raw difference minus its median         7.7   7.6  12.2  12.3  13.0   5.4  10.8  10.1  11.9  8, 6, 4
-efficientnet on difference images      13.7  12.5  15.4  14.9  15.3  16.4  14.9  14.7  14.6  10, 4, 8
-frame-embedding change (L2)             5.4   5.6   7.5  10.1   7.9   3.8   8.5   6.8  11.8  16, 6, 12
-residual at 4 fps                       3.3   3.4   5.6  16.2  11.6   3.4  11.4   5.0  13.2  6, 16, 8
-**residual_mean**                       4.0   4.8   7.4  24.6  16.0   4.7  12.8   4.9  16.9  6, 16, 8
-**local_mean**                          4.6   6.8   7.5  25.6  12.2   5.0  25.2   9.1  24.8  6, 12, 16
-**moving_mean**                         2.5   5.5   6.9  42.7  26.0   4.7  18.6   5.4  26.5  6, 16, 8
-**camera_mean**                         2.3   2.3   9.2   8.3   7.7   1.1   1.8   2.8   7.7  4, 6, 8
-norm of the whole 1288-d vector        18.8  24.4  29.2  94.0  61.2  20.7  57.7  24.7  69.2  6, 16, 8
-=====================================  ====  ====  ====  ====  ====  ====  ====  ====  ====  ========
+=========================================  ====  ====  ====  ====  ====  ====  ====  ====  ====  ========
+cue (mean over the clip's pairs)           0     2     4     6     8     10    12    14    16    top 3
+=========================================  ====  ====  ====  ====  ====  ====  ====  ====  ====  ========
+efficientnet-lite0 norm (before)           15.4  15.6  16.1  13.8  13.8  13.7  13.9  14.5  14.6  4, 2, 0
+raw frame difference, plain map            11.0  10.1  21.1  17.5  17.5   7.3  13.6  14.0  19.5  4, 16, 6
+raw frame difference, plain map, 8 fps      6.0   5.7  10.8   8.1  10.3   5.3   7.4   7.7  12.0  16, 4, 8
+raw difference minus its median             7.7   7.6  12.2  12.3  13.0   5.4  10.8  10.1  11.9  8, 6, 4
+efficientnet on difference images          13.7  12.5  15.4  14.9  15.3  16.4  14.9  14.7  14.6  10, 4, 8
+frame-embedding change (L2)                 5.4   5.6   7.5  10.1   7.9   3.8   8.5   6.8  11.8  16, 6, 12
+residual, one peak, plain map               4.0   4.8   7.4  24.6  16.0   4.7  12.8   4.9  16.9  6, 16, 8
+residual, one peak, plain map, 4 fps        3.3   3.4   5.6  16.2  11.6   3.4  11.4   5.0  13.2  6, 16, 8
+residual, plain map                         4.0   4.8   9.1  14.1   9.7   4.7  13.4   4.9  13.4  6, 12, 16
+**residual_mean**                           2.2   2.5   6.4  11.0   6.9   2.3   9.1   2.5  10.1  6, 16, 12
+**local_mean**                              2.0   4.8   8.7  21.4  19.6   2.6  23.5   5.0  26.6  16, 12, 6
+**moving_mean**                             0.2   1.3   4.9  14.7   9.1   0.7  12.5   1.7  13.1  6, 16, 12
+**camera_mean**                             2.3   2.3   7.9   3.7   2.9   1.1   0.3   2.7   6.2  4, 16, 6
+norm of the whole 1288-d vector            16.8  18.7  31.5  51.1  41.3  15.4  49.0  18.7  54.0  16, 6, 12
+=========================================  ====  ====  ====  ====  ====  ====  ====  ====  ====  ========
 
 The camera zooms in at 4-6 s: each uncompensated pixel cue has that clip in its top 3;
-compensating the translation drops it to 7.4 (vs 24.6 for the clean). EfficientNet on
-difference images follows texture, not motion. The embedding change is good (16, 6, 12)
-but also rises with the zoom (7.5) and would need the per-frame embeddings that the
-frame-mean loop does not return. Sampling more densely (4 or 8 fps) costs a larger decode
-and ranks no better: a slow lift moves little in 1/8 s. Kept: the compensated family at
-2 fps, 8 ms per clip here (efficientnet: ~300 ms).
+removing the translation drops it to 6.4 (clean: 11.0). The bar drop (16), a big motion
+with a zoom out, stays near the top. EfficientNet on difference images follows texture,
+not motion. The embedding change ranks well (16, 6, 12) but rises with the zoom too (7.5)
+and needs the per-frame embeddings that the frame-mean loop does not return. Sampling more
+densely (4 or 8 fps) costs a larger decode and ranks no better: a slow lift moves little in
+1/8 s. "One peak" took the athlete's motion for the camera's in some pairs (its clean
+residual, 24.6, is that misalignment), and a pan of a fine texture left a residual of
+4.8 grey levels on the plain map (1.0 with the blur; a 20x20 box crossing: 7.6). Kept: the
+least-median camera, blurred map, 2 fps; ~12 ms per clip here (efficientnet: ~300 ms).
 The dog clip (v_ZNVhz7ctTq0, 0..12 s, hand-held camera walking, the dog running at it) has
 a high raw difference everywhere (17.7-25.1, top 10, 4, 8); ``residual_mean`` rises as the
-dog grows in the frame (8.9, 11.0, 14.1, 14.3, 15.0, 16.6, 16.9; top 12, 10, 8) and
-``camera_mean`` stays at 3.9-6.9.
+dog grows in the frame (4.2, 5.7, 7.3, 7.8, 7.0, 12.5, 10.5; top 10, 12, 6) and
+``camera_mean`` stays at 3.9-8.1.
 
-Scale: grey levels and percent, left as they are, so the motion block's norm (about 10-95
+Scale: grey levels and percent, left as they are, so the motion block's norm (about 7-52
 here) outweighs the appearance block's (14-19) for a training-free score such as the
 feature norm (last row), and a method that learns from the sequence sees motion dims that
 change as much as the appearance does. Scene cuts are not detected: a cut between two
-unrelated textures is one pair of ``residual`` 44, ``moving`` 74, but ``local`` only 17
+unrelated textures is one pair of ``residual`` 29, ``moving`` 58, but ``local`` only 11
 (the change is spread over the frame).
 """
 
@@ -76,6 +82,7 @@ from highlighter.features.base import BackboneSpec, register_backbone
 from highlighter.features.visual.efficientnet import EfficientNetLite0Backbone
 
 MAP_SHORT = 64  # short side of the grey map the motion is measured on (px)
+BLUR_SIGMA = 1.0  # Gaussian blur of that map (map px)
 CELLS = 4  # `local`: a CELLS x CELLS grid
 MOVING_LEVEL = 20.0  # grey levels of residual that count a pixel as moving
 PEAKS = 3  # phase-correlation peaks tried as the camera's shift (besides none)
@@ -85,16 +92,35 @@ APPEARANCE_DIM = 1280
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def grey_map(frames: np.ndarray, short: int = MAP_SHORT) -> np.ndarray:
-    """uint8 (n, H, W, 3) RGB -> float32 (n, h, w) luma, block-averaged so min(h, w) ~ ``short``.
+def grey_map(frames: np.ndarray, short: int = MAP_SHORT, sigma: float = BLUR_SIGMA) -> np.ndarray:
+    """uint8 (n, H, W, 3) RGB -> float32 (n, h, w) luma, block-averaged so min(h, w) ~ ``short``,
+    then Gaussian-blurred by ``sigma`` map pixels.
 
-    Block averaging (not sampling) so that sensor noise and compression blocks average out.
+    Block averaging so that sensor noise and compression blocks average out; the blur so that
+    texture finer than the map (aliased by the decimation) does not read as motion when the
+    camera moves by a fraction of a pixel (a pure pan of a fine texture: residual 4.8 -> 1.0).
     """
     g = frames.astype(np.float32) @ _LUMA
     n, h, w = g.shape
     k = max(1, min(h, w) // short)
     h2, w2 = h // k * k, w // k * k
-    return g[:, :h2, :w2].reshape(n, h2 // k, k, w2 // k, k).mean(axis=(2, 4))
+    return gaussian_blur(g[:, :h2, :w2].reshape(n, h2 // k, k, w2 // k, k).mean(axis=(2, 4)), sigma)
+
+
+def gaussian_blur(g: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of the last two axes (edges repeated); ``sigma`` in pixels."""
+    if sigma <= 0:
+        return g
+    r = int(np.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype(np.float32)
+    for axis in (-2, -1):
+        pad = [(0, 0)] * g.ndim
+        pad[axis] = (r, r)
+        p = np.pad(g, pad, mode="edge")
+        size = g.shape[axis]
+        g = sum(t * np.take(p, np.arange(i, i + size), axis=axis) for i, t in enumerate(taps))
+    return g.astype(np.float32)
 
 
 @lru_cache(maxsize=8)
