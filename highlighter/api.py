@@ -410,14 +410,15 @@ def clip_signal(visual: np.ndarray, threshold: float = FLAT_SPREAD) -> Signal:
     from the video's mean feature, relative to the mean's length (scale-free, so one
     threshold serves every backbone; the max, not the mean, so one distinct moment in a
     still video counts). Below `FLAT_SPREAD` = 0.1 there is "no clear highlight". Measured
-    (max over clips; efficientnet-lite0 / efficientnet-lite0-motion; I3D = the benchmark
-    features): flat: lavfi colour 0 / 0, ../shared/videos/example.mp4 (solid colour + running
-    timecode) 0.0015 / 0.045; static synthetic patterns with a ticking counter, also flat:
-    lavfi grey + drawtext clock 0.073 / 0.055, testsrc 0.094 / 0.060; clear: testsrc2 (moving
-    shapes) 0.22 / 0.69, v_ZNVhz7ctTq0.mp4 0.54 / 0.46, v_GGSY1Qvo990.mp4 0.61 / 1.30, I3D
-    YouTube Highlights (234 videos) min 0.24 (1st percentile 0.29), TVSum (50) min 0.90.
-    A video of fewer than two clips (fire2.mp4, 2.4 s) has nothing to compare: it is its own
-    highlight (clear, spread None).
+    (efficientnet-lite0 / efficientnet-lite0-motion, the latter over two versions of it; I3D =
+    the benchmark features). Flat: lavfi colour 0 / 0; ../shared/videos/example.mp4 (solid
+    colour + running timecode) 0.0015 / 0.026-0.045; static synthetic patterns with a ticking
+    counter, also flat: lavfi grey + drawtext clock 0.073 / 0.055-0.070, testsrc 0.094 /
+    0.051-0.060. Clear: testsrc2 (moving shapes) 0.22 / 0.27-0.69; v_ZNVhz7ctTq0.mp4 0.54 /
+    0.46-0.62; v_GGSY1Qvo990.mp4 0.61 / 0.71-1.30; I3D: YouTube Highlights (234 videos) min
+    0.24 (1st percentile 0.29), TVSum (50) min 0.90. A video of fewer than two clips
+    (fire2.mp4, big_buck_bunny_432_433.webm: 1 clip each) has nothing to compare: it is its
+    own highlight (clear, spread None).
     """
     x = np.asarray(visual, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:

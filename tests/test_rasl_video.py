@@ -73,9 +73,13 @@ def test_per_video_from_weights_starts_every_run_from_them():
         tuned.score(np.ones((5, 8), np.float32))
 
 
-def test_scale_per_dim_maps_each_column_to_unit_range():
+def test_scale_per_dim_modes():
     x = np.array([[1.0, -50.0, 3.0], [3.0, -10.0, 3.0], [2.0, -30.0, 3.0]])
-    np.testing.assert_allclose(scale_per_dim(x), [[0, 0, 0], [1, 1, 0], [0.5, 0.5, 0]])
+    np.testing.assert_allclose(scale_per_dim(x, "minmax"), [[0, 0, 0], [1, 1, 0], [0.5, 0.5, 0]])
+    np.testing.assert_allclose(scale_per_dim(x, "nonneg"), [[1, 0, 3], [3, 40, 3], [2, 20, 3]])  # dB-like column only
+    pos = np.abs(x)
+    assert np.array_equal(scale_per_dim(pos, "nonneg"), pos)
+    assert RASLConfig().video_scale == "nonneg"  # I3D / PANN / EfficientNet features (>= 0) go in untouched
 
 
 def test_clip_signal_flat_clear_and_too_short():

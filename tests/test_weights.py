@@ -401,7 +401,7 @@ def test_unreadable_cached_backbone_falls_back_offline(cache, monkeypatch):
     (cache / spec.filename).write_bytes(b"")
     lines: list[str] = []
     pipe = Pipeline(DetectConfig(method="feature-norm"), log=lines.append)  # training-free: only i3d is missing
-    assert pipe.plan.visual == "efficientnet-lite0" and pipe.plan.fallback == lines[0] and len(lines) == 1
+    assert pipe.plan.visual.startswith("efficientnet-lite0") and pipe.plan.fallback == lines[0] and len(lines) == 1
     assert "unreadable" in lines[0] and str(cache / spec.filename) in lines[0]
     assert f"highlighter weights fetch {spec.name}" in lines[0] and "offline fallback" in lines[0]
     with pytest.raises(W.CachedWeightsUnreadableError) as ei:
