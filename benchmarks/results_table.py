@@ -125,9 +125,26 @@ def cross_validate(method: str, dataset, k: int = 5, seed: int = 0, overrides: l
 
 # --- the table ------------------------------------------------------------------------------
 
+COLUMNS = (  # key, header
+    ("yt", "YouTube mAP (train split)"),
+    ("tv_umt_val", "TVSum UMT val"),
+    ("tv_umt_all", "TVSum UMT all 50"),
+    ("tv_paper_val", "TVSum papers' val"),
+    ("tv_paper_all", "TVSum papers' all 50"),
+)
+
 
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
+
+
+def _cell(values: list[float] | None) -> str:
+    """One seed: the number; several: mean ± std (population std over the seeds)."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
 def _trained_on(info: dict) -> set[str]:
@@ -140,59 +157,115 @@ def _seconds(info: dict) -> float | None:
     return float(s) if isinstance(s, (int, float)) else None
 
 
-def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, methods: list[str] | None, log=None):
-    """Evaluate every method; returns a list of row dicts (numbers + notes)."""
-    from highlighter.eval.datasets import load_dataset
+class _Data:
+    """The three splits every row is scored on, loaded once."""
+
+    def __init__(self, data_root: Path):
+        from highlighter.eval.datasets import load_dataset
+
+        self.yt = load_dataset(data_root / "youtube", "train")
+        self.tv_val = load_dataset(data_root / "tvsum", "val")
+        self.tv_all = load_dataset(data_root / "tvsum", "all")
+
+
+def _score_tvsum(det, data: _Data, row: dict, all_50: bool, note: str = "") -> None:
+    """Append one seed's TVSum numbers (both protocols; all 50 only when ``all_50``)."""
+    from highlighter.eval.harness import evaluate_scores, predict
+
+    preds = predict(det, data.tv_all if all_50 else data.tv_val)
+    for proto in ("umt", "paper"):
+        row["cells"].setdefault(f"tv_{proto}_val", []).append(
+            evaluate_scores(data.tv_val, preds, protocol=proto).overall)
+        if all_50:
+            row["cells"].setdefault(f"tv_{proto}_all", []).append(
+                evaluate_scores(data.tv_all, preds, protocol=proto).overall)
+    if note:
+        row["notes"]["tv_umt_all"] = row["notes"]["tv_paper_all"] = note
+
+
+def _row(method: str, label: str, supervised: bool, paper=None) -> dict:
+    return {"method": label, "base": method, "supervised": supervised, "paper": paper, "cells": {},
+            "notes": {}, "seeds": 0, "seconds": {}}
+
+
+def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, methods: list[str] | None, log=None,
+               seeds: int = 3, paper_seeds_dir: Path | None = None, skip_cv: bool = False):
+    """Evaluate every row; returns a list of row dicts (per-seed numbers + notes)."""
     from highlighter.eval.harness import evaluate_method
     from highlighter.methods.base import available_methods, load_method, method_class
+    from highlighter.methods.rasl import RASL
     from highlighter.methods.shipped import resolve_detector, shipped_weights
 
-    yt = load_dataset(data_root / "youtube", "train")
-    tv_val = load_dataset(data_root / "tvsum", "val")
-    tv_all = load_dataset(data_root / "tvsum", "all")
+    data = _Data(data_root)
+    say = log or (lambda _m: None)
     registered = available_methods()
     names = methods or [m for m in METHOD_ORDER if m in registered] + [
         m for m in registered if m not in METHOD_ORDER and m not in BASELINES and method_class(m).trainable]
     rows = []
-    for m in names + list(BASELINES):
+    for m in names:
         cls = method_class(m)
-        row = {"method": m, "supervised": bool(cls.supervised), "paper": PAPER.get(m), "yt": None, "yt_note": "",
-               "tv_val": None, "tv_all": None, "tv_all_note": "", "seconds": {}}
-        if not cls.trainable:
-            det = resolve_detector(m, seed=seed).detector
-            row["yt"] = evaluate_method(det, yt).overall
-            row["yt_note"] = "direct"
-            row["tv_val"] = evaluate_method(det, tv_val).overall
-            row["tv_all"] = evaluate_method(det, tv_all).overall
+        if m == "rasl":
+            # The default: pretrained on each video itself (never reads a benchmark label or another video);
+            # seeds = independent 3-run ensembles (video_seed 0, 3, 6, ...).
+            row = _row(m, "rasl", False, PAPER["rasl"])
+            for k in range(seeds):
+                det = RASL.per_video(video_seed=3 * k)
+                say(f"rasl (video mode), ensemble {k + 1}/{seeds}: YouTube")
+                row["cells"].setdefault("yt", []).append(evaluate_method(det, data.yt).overall)
+                say(f"rasl (video mode), ensemble {k + 1}/{seeds}: TVSum")
+                _score_tvsum(det, data, row, all_50=True)
+            row["notes"]["yt"] = "direct"
+            row["seeds"] = seeds
             rows.append(row)
-            continue
         yw, tw = shipped_weights(m, "youtube"), shipped_weights(m, "tvsum")
         if yw is None and tw is None:
-            if log:
-                log(f"{m}: no shipped weights, skipped")
+            say(f"{m}: no shipped weights, skipped")
             continue
-        if yw is not None:
-            det = load_method(yw, name=m)
-            row["seconds"]["youtube"] = _seconds(det.info)
+        label = "rasl-paper" if m == "rasl" else m
+        row = _row(m, label, bool(cls.supervised), PAPER.get(m))
+        files = {"youtube": [yw], "tvsum": [tw]}
+        if m == "rasl" and paper_seeds_dir is not None:  # the paper preset retrained with more seeds
+            for target in files:
+                files[target] += sorted(paper_seeds_dir.glob(f"rasl-{target}-s*.safetensors"))
+        for path in files["youtube"]:
+            if path is None:
+                continue
+            det = load_method(path, name=m)
+            row["seconds"].setdefault("youtube", []).append(_seconds(det.info))
             if cls.supervised:
+                if skip_cv:
+                    row["notes"]["yt"] = "CV not rerun"
+                    continue
                 overrides = det.info.get("cv_overrides") or _overrides_from_command(det.info.get("command", ""))
-                res, secs = cross_validate(m, yt, folds, seed, overrides, cache=cache, log=log)
-                row["yt"] = res.overall
-                row["yt_note"] = f"{folds}-fold CV"
-                row["cv_fold_seconds"] = secs
+                res, secs = cross_validate(m, data.yt, folds, seed, overrides, cache=cache, log=log)
+                row["cells"].setdefault("yt", []).append(res.overall)
+                row["notes"]["yt"] = f"{folds}-fold CV"
             else:
-                row["yt"] = evaluate_method(det, yt).overall
-                row["yt_note"] = "direct"
-        if tw is not None:
-            det = load_method(tw, name=m)
-            row["seconds"]["tvsum"] = _seconds(det.info)
-            row["tv_val"] = evaluate_method(det, tv_val).overall
-            seen_tvsum = "tvsum" in _trained_on(det.info)
-            if not seen_tvsum:
-                row["tv_all"] = evaluate_method(det, tv_all).overall
-            elif not cls.supervised:
-                row["tv_all"] = evaluate_method(det, tv_all).overall
-                row["tv_all_note"] = "†"
+                say(f"{label}: YouTube with {path.name}")
+                row["cells"].setdefault("yt", []).append(evaluate_method(det, data.yt).overall)
+                row["notes"]["yt"] = "direct"
+        for path in files["tvsum"]:
+            if path is None:
+                continue
+            det = load_method(path, name=m)
+            row["seconds"].setdefault("tvsum", []).append(_seconds(det.info))
+            seen = "tvsum" in _trained_on(det.info)
+            say(f"{label}: TVSum with {path.name}")
+            if not seen:
+                _score_tvsum(det, data, row, all_50=True)
+            else:  # trained on TVSum train videos: all 50 only for unsupervised ones, marked
+                _score_tvsum(det, data, row, all_50=not cls.supervised, note="" if cls.supervised else "†")
+        row["seeds"] = max(len([p for p in files[t] if p is not None]) for t in files)
+        rows.append(row)
+    for m in BASELINES:
+        row = _row(m, m, False)
+        n = seeds if m == "random" else 1  # feature-norm is deterministic
+        for k in range(n):
+            det = resolve_detector(m, seed=seed + k).detector
+            row["cells"].setdefault("yt", []).append(evaluate_method(det, data.yt).overall)
+            _score_tvsum(det, data, row, all_50=True)
+        row["notes"]["yt"] = "direct"
+        row["seeds"] = n if m == "random" else 0
         rows.append(row)
     return rows
 
@@ -210,31 +283,38 @@ def _overrides_from_command(command: str) -> list[str]:
 
 
 def render(rows: list[dict], folds: int) -> str:
-    lines = [
-        "| Method | Supervised | YouTube mAP (train split) | paper YT | TVSum top-5 mAP (UMT val) | TVSum all 50 | paper TVSum | train time YT / TVSum (s, CPU) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    head = ["Method", "Supervised", "Seeds"] + [h for _k, h in COLUMNS] + [
+        "paper YT", "paper TVSum (its own protocol)", "train s YT / TVSum (CPU)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         paper = r["paper"] or (None, None)
-        yt = _fmt(r["yt"]) + (f" ({r['yt_note']})" if r["yt"] is not None and r["yt_note"] else "")
-        tv_all = _fmt(r["tv_all"]) + r["tv_all_note"]
+        cells = []
+        for key, _h in COLUMNS:
+            c = _cell(r["cells"].get(key))
+            note = r["notes"].get(key, "")
+            cells.append(c if not note else (f"{c}{note}" if note == "†" else f"{c} ({note})"))
         secs = r["seconds"]
-        t = "—" if not secs else " / ".join(
-            "—" if secs.get(k) is None else f"{secs[k]:.0f}" for k in ("youtube", "tvsum"))
-        lines.append(f"| {r['method']} | {'yes' if r['supervised'] else 'no'} | {yt} | {_fmt(paper[0])} | "
-                     f"{_fmt(r['tv_val'])} | {tv_all} | {_fmt(paper[1])} | {t} |")
+        t = "—" if not any(v for v in secs.values() if any(x is not None for x in v)) else " / ".join(
+            "—" if not [x for x in secs.get(k, []) if x is not None]
+            else f"{np.mean([x for x in secs[k] if x is not None]):.0f}" for k in ("youtube", "tvsum"))
+        seeds = str(r["seeds"]) if r["seeds"] else "—"
+        lines.append(f"| {r['method']} | {'yes' if r['supervised'] else 'no'} | {seeds} | " + " | ".join(cells)
+                     + f" | {_fmt(paper[0])} | {_fmt(paper[1])} | {t} |")
     notes = [
         "",
-        "Protocol. YouTube Highlights: only the train split (6 domains) is available; mAP = mean over domains "
-        "of the mean per-video AP (UMT). Unsupervised and training-free methods are scored directly on it with "
-        f"their `-youtube` weights; supervised methods by {folds}-fold cross-validation by video (folds dealt "
-        "per domain, one model trained on the other folds across all domains, pooled held-out scores). "
-        "TVSum: top-5 mAP over the 20 annotators, mean over domains; `-tvsum` weights on the UMT val split "
-        "(10 videos), and on all 50 videos only for methods that never trained on TVSum labels. "
-        "† = unsupervised method whose weights were trained on TVSum train videos (40 of the 50): "
-        "not comparable. — = not applicable / no weights. Paper numbers are each paper's own "
-        "(different splits: official YouTube test split, paper-specific TVSum splits). "
-        "Train time = `train_seconds` in the weights' metadata (the machine that trained them).",
+        "Protocol. Numbers are fractions; a cell with several seeds is mean ± std over them. "
+        "YouTube Highlights: only the train split (6 domains) is available; mAP = mean over domains "
+        "of the mean per-video AP (UMT). Unsupervised and training-free methods are scored directly on it; "
+        f"supervised methods by {folds}-fold cross-validation by video. "
+        "TVSum, two protocols: UMT's (top-5 AP per annotator, each annotator's clips above their median "
+        "positive) and the papers' (RASL IV-A, HPCL 4.1: clips whose mean annotator score is in the video's "
+        "top half positive, top-5 AP per video); mean over domains. Compare a paper's TVSum number only with "
+        "the papers' protocol. `rasl` = the default, pretrained on each video itself at detect time (seeds = "
+        "independent 3-run ensembles); `rasl-paper` = the paper's configuration pretrained on benchmark "
+        "features (`-youtube` weights: TVSum + YouTube train; `-tvsum` weights: YouTube train only). "
+        "† = unsupervised weights trained on TVSum train videos (40 of the 50): not comparable. "
+        "— = not applicable / not measured. Paper numbers are each paper's own (other splits and features). "
+        "Train time = `train_seconds` in the weights' metadata (mean over seeds).",
     ]
     return "\n".join(lines + notes) + "\n"
 
@@ -250,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cv-cache", type=Path, help="cache per-fold held-out predictions here")
     ap.add_argument("--method", action="append", help="only these trainable methods (repeatable)")
     ap.add_argument("--only-fold", type=int, help="run one CV fold of --method into --cv-cache and exit")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per learned row (mean ± std)")
+    ap.add_argument("--paper-seeds-dir", type=Path,
+                    help="more rasl-paper weights (rasl-youtube-sN / rasl-tvsum-sN .safetensors) for its seed rows")
+    ap.add_argument("--skip-cv", action="store_true", help="leave supervised YouTube CV cells out (hours on CPU)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="config override for --only-fold (key=value, repeatable)")
     args = ap.parse_args(argv)
@@ -270,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             cross_validate(args.method[0], yt, args.folds, args.seed, args.overrides, cache=args.cv_cache,
                            only_fold=args.only_fold, log=log)
             return 0
-        rows = build_rows(args.data_root, args.folds, args.seed, args.cv_cache, args.method, log=log)
+        rows = build_rows(args.data_root, args.folds, args.seed, args.cv_cache, args.method, log=log,
+                          seeds=args.seeds, paper_seeds_dir=args.paper_seeds_dir, skip_cv=args.skip_cv)
         text = render(rows, args.folds)
     except HighlighterError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -238,12 +238,17 @@ def test_cv_folds_are_by_video_and_cover_every_domain():
 def test_table_render_marks_protocols():
     rt = _results_table()
     rows = [
-        {"method": "hpcl", "supervised": True, "paper": (0.747, 0.801), "yt": 0.7, "yt_note": "5-fold CV",
-         "tv_val": 0.75, "tv_all": None, "tv_all_note": "", "seconds": {"youtube": 100.0, "tvsum": 50.0}},
-        {"method": "random", "supervised": False, "paper": None, "yt": 0.4, "yt_note": "direct",
-         "tv_val": 0.5, "tv_all": 0.55, "tv_all_note": "", "seconds": {}},
+        {"method": "hpcl", "supervised": True, "paper": (0.747, 0.801), "seeds": 1,
+         "cells": {"yt": [0.7], "tv_umt_val": [0.75], "tv_paper_val": [0.8]}, "notes": {"yt": "5-fold CV"},
+         "seconds": {"youtube": [100.0], "tvsum": [50.0]}},
+        {"method": "random", "supervised": False, "paper": None, "seeds": 3,
+         "cells": {"yt": [0.4, 0.5, 0.6], "tv_umt_val": [0.5] * 3, "tv_umt_all": [0.55] * 3,
+                   "tv_paper_val": [0.6] * 3, "tv_paper_all": [0.65] * 3}, "notes": {"yt": "direct"},
+         "seconds": {}},
     ]
     text = rt.render(rows, 5)
-    assert "| hpcl | yes | 0.700 (5-fold CV) | 0.747 | 0.750 | — | 0.801 | 100 / 50 |" in text
-    assert "| random | no | 0.400 (direct) | — | 0.500 | 0.550 | — | — |" in text
+    assert "| hpcl | yes | 1 | 0.700 (5-fold CV) | 0.750 | — | 0.800 | — | 0.747 | 0.801 | 100 / 50 |" in text
+    assert "| random | no | 3 | 0.500 ± 0.082 (direct) | 0.500 ± 0.000 | 0.550 ± 0.000 | 0.600 ± 0.000 | " \
+           "0.650 ± 0.000 | — | — | — |" in text
+    assert "papers'" in text and "mean ± std" in text
     assert rt._overrides_from_command("highlighter train --set a=1 -o x --set b=2") == ["a=1", "b=2"]

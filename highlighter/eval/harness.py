@@ -107,7 +107,7 @@ def predict(
     """Run ``detector`` on every video; audio is passed only to detectors that use it."""
     out: dict[str, np.ndarray] = {}
     for v in dataset.videos:
-        if detector.uses_audio and v.audio is None:
+        if detector.uses_audio and v.audio is None and not detector.audio_optional:
             raise InputError(
                 f"{dataset.root}: video {v.vid} has no audio features (audio_features/{v.vid}.npy) "
                 f"but method '{detector.name}' needs them"

@@ -61,6 +61,7 @@ class Detector(ABC):
     config_class: ClassVar[type] = NoConfig
     supervised: ClassVar[bool] = False  # needs labels to train
     uses_audio: ClassVar[bool] = False  # needs the audio FVS at inference
+    audio_optional: ClassVar[bool] = False  # uses audio when a video has it, scores without it otherwise
     trainable: ClassVar[bool] = True
 
     config: Any  # an instance of config_class

@@ -121,6 +121,7 @@ class RASLConfig:
     # Per-video pretraining (departures from the paper, which pretrains once and scores with those weights)
     pretrain: str = choice("weights", "video")  # video: pretrain on the scored video's own FVS first (any feature space)
     video_seeds: int = 3  # video mode: runs per video, score = mean of their z-scores (one video is little data: one run is noisy)
+    video_seed: int = 0  # video mode: seed of the first run (another value = an independent ensemble, for seed spreads)
     video_scale: str = choice("nonneg", "minmax", "none")  # video mode, input per dim over the video. nonneg: a dim
     #   with negative values (logmel's dB) is shifted to min 0, since the decoder ends in a ReLU; >= 0 features (I3D, PANN,
     #   EfficientNet) are untouched. minmax: each dim to [0, 1] (TVSum 0.504 vs 0.538 untouched, so not the default)
@@ -311,6 +312,11 @@ class RASL(Detector):
     def uses_audio(self) -> bool:
         return self.audio_at_inference(self.config)
 
+    @property
+    def audio_optional(self) -> bool:
+        """Video mode pretrains visual-only on a video without sound; scoring from audio needs it."""
+        return self.config.use_visual
+
     @classmethod
     def per_video(cls, base: "RASL | None" = None, **overrides) -> "RASL":
         """A detector that pretrains on each video it scores (``pretrain="video"``).
@@ -455,7 +461,7 @@ class RASL(Detector):
             return score_by_windows(self._window_scores, seq, cfg.window, normalize=cfg.normalize)
 
     def _score_video(self, visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
-        """Pretrain ``video_seeds`` runs on this video alone (seeds 0..n-1), score each visual-only,
+        """Pretrain ``video_seeds`` runs on this video alone (seeds ``video_seed`` + 0..n-1), score each visual-only,
         average their z-scores, normalise once; deterministic given the features."""
         cfg = self.config
         vis = _clips_matrix(visual, "visual")
@@ -474,7 +480,7 @@ class RASL(Detector):
         video = VideoFeatures("video", "", "", vis, aud, np.zeros(0))
         t0 = time.perf_counter()
         runs = []
-        for seed in range(cfg.video_seeds):
+        for seed in range(cfg.video_seed, cfg.video_seed + cfg.video_seeds):
             run = type(self)(**run_cfg)
             run.init_state = self.init_state  # `fit` rebuilds the net from it
             run.fit([video], seed=seed)
