@@ -44,6 +44,7 @@ from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL, OFFLINE_AUD
 from highlighter.methods import DEFAULT_METHOD
 from highlighter.outputs.schema import DetectResult, MethodInfo, Signal, VideoInfo, WeightsInfo
 from highlighter.outputs.segments import SelectConfig, select_segments
+from highlighter.outputs.shots import clean_cuts, find_cuts
 
 DEFAULT_BACKBONES: tuple[str, str | None] = (DEFAULT_VISUAL, DEFAULT_AUDIO)
 DEFAULT_TARGET = "video"  # shipped weights `{method}-video.safetensors` are for raw videos
@@ -64,6 +65,7 @@ class DetectConfig:
     device: str = "auto"
     fallback: bool = True  # allow `offline_plan` when weights are missing
     pretrain: str = "auto"  # auto: the method's weights when they fit the features, else per video (rasl); video: always
+    shots: bool = True  # find shot cuts (outputs/shots.py, ~4 s per minute of 720p) so segments respect them
 
     def __post_init__(self) -> None:
         """Every check that needs no model, so a typo fails in a second, not after loading (no torch import
@@ -255,6 +257,7 @@ class VideoFeatureSet:
     cached: bool = False  # loaded from the feature cache
     seconds: float = 0.0  # probe + features
     pretrain: dict | None = None  # video mode: what `Pipeline.score` pretrained on this video
+    shots: Any = None  # outputs.shots.ShotCuts; None when shot detection is off
 
 
 class Pipeline:
@@ -330,7 +333,9 @@ class Pipeline:
             ff = self.extractor.extract(video, progress, info=info)
         if ff.visual is None:
             raise InputError(f"{video}: the feature file has no visual features; re-run with a visual backbone")
-        return VideoFeatureSet(video, info, ff, cached, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        shots = find_cuts(video) if self.config.shots else None
+        return VideoFeatureSet(video, info, ff, cached, seconds, shots=shots)
 
     def uses_audio(self, feats: VideoFeatureSet) -> bool:
         """Whether the detector scores from audio too (and the video has audio features)."""
@@ -364,11 +369,14 @@ class Pipeline:
         ff, info, video = feats.features, feats.info, feats.path
         grid_end = float(ff.meta.get("duration") or 0.0)
         duration = min(info.duration, grid_end) if grid_end > 0 and info.duration > 0 else (info.duration or grid_end)
-        segments = select_segments(ff.starts, ff.ends, scores, select, duration)
-        timings = {**(timings or {}), "select": time.perf_counter() - t0}
+        shots = feats.shots
+        cuts = clean_cuts(shots.cuts, duration) if shots is not None and shots.cuts is not None else None
+        segments = select_segments(ff.starts, ff.ends, scores, select, duration, cuts=cuts)
+        timings = {**(timings or {}), **({"shots": shots.seconds} if shots else {}), "select": time.perf_counter() - t0}
         signal = clip_signal(ff.visual)
         notes = ([self.plan.fallback] if self.plan.fallback else []) + (
-            ["features loaded from the cache"] if feats.cached else []) + ([signal.message] if signal.message else [])
+            ["features loaded from the cache"] if feats.cached else []) + ([signal.message] if signal.message else []) + (
+            [shots.note] if shots is not None and shots.note else [])
         v = info.video
         return DetectResult(
             video=VideoInfo(path=str(video.resolve()), name=video.name, duration=float(duration),
@@ -383,7 +391,7 @@ class Pipeline:
             clip_seconds=float(self.extract_config.grid.clip_seconds),
             starts=np.asarray(ff.starts, dtype=np.float64), ends=np.minimum(np.asarray(ff.ends, np.float64), duration),
             scores=np.asarray(scores, dtype=np.float64), segments=segments, selection=select,
-            timings=timings, notes=notes, signal=signal,
+            timings=timings, notes=notes, signal=signal, cuts=cuts,
         )
 
     def run(self, video: str | Path, progress: Any = None) -> DetectResult:
@@ -465,14 +473,15 @@ def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str
                 formats: tuple[str, ...] = ("json", "csv", "edl"), report: bool = False,
                 log: Log | None = None, progress: Any = None,
                 on_done: Callable[[VideoOutcome], None] | None = None) -> BatchReport[Detected]:
-    """Detect in every video under ``inputs``, writing ``OUT/<name>.{json,csv,edl[,html]}``.
+    """Detect in every video under ``inputs``, writing ``OUT/<name>.{json,csv,edl[,html]}``
+    (with ``report``, a folder or several videos also get ``OUT/index.html`` linking every page).
 
     One file failing (corrupt, no video) is recorded and the rest go on; models are
     loaded once, before the first video (a missing checkpoint without fallback stops
     the run there, since it would fail every file). Returns the results in input order.
     """
     from highlighter.features.extract import discover
-    from highlighter.outputs.report import write_report
+    from highlighter.outputs.report import write_index, write_report
     from highlighter.outputs.writers import write_outputs
 
     t0 = time.perf_counter()
@@ -498,4 +507,6 @@ def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str
             on_done(oc)
 
     results = run_batch(jobs, work, on_done=finished, result_type=VideoOutcome)
+    if report and (len(jobs) > 1 or any(Path(p).is_dir() for p in inputs)):  # a folder run: one page linking all
+        write_index(out_dir, results)
     return BatchReport(results, time.perf_counter() - t0)

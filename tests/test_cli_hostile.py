@@ -248,7 +248,7 @@ def test_non_utf8_file_name(env, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "UnicodeEncodeError" not in res.stderr, res.stderr
     edl = (out / src.with_suffix(".edl").name).read_bytes()
-    assert b"clip-\xff.mp4" in edl  # the name's own bytes, as the file system has them
+    assert b"clip-%FF.mp4" in edl  # the name's own bytes, as the file system has them (in the media URL)
 
 
 # ----------------------------------------------------------------------------- user text in result lines and tables

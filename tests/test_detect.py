@@ -197,7 +197,7 @@ def test_cli_directory_with_a_broken_file_then_trim(video, tmp_path):
     assert p.returncode == 1, p.stderr
     assert "detected 1 of 2" in p.stdout
     assert "broken.mp4" in p.stderr and "Traceback" not in p.stderr
-    assert sorted(x.name for x in out.iterdir()) == ["good.csv", "good.edl", "good.html", "good.json"]
+    assert sorted(x.name for x in out.iterdir()) == ["good.csv", "good.edl", "good.html", "good.json", "index.html"]
     doc = json.loads((out / "good.json").read_text())
     validate(doc)
     assert "rank" in p.stdout and "top segments" in p.stdout  # the rich table

@@ -1,4 +1,7 @@
-"""Result schema (jsonschema), JSON round trip, CSV, CMX3600 EDL (parsed by pycmx), HTML report content."""
+"""Result schema (jsonschema), JSON round trip, CSV, CMX3600 EDL (parsed by pycmx), HTML report content.
+
+The other editor timelines, read back with OpenTimelineIO, are in test_timelines.py.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from highlighter.errors import InputError
 from highlighter.outputs.report import render_html, write_report
 from highlighter.outputs.schema import DetectResult, MethodInfo, VideoInfo, WeightsInfo, load_result, load_schema
 from highlighter.outputs.segments import SelectConfig, select_segments
-from highlighter.outputs.writers import atomic_write_text, timecode, to_csv, to_edl, write_outputs
+from highlighter.outputs.writers import (DEFAULT_FORMATS, FORMATS, atomic_write_text, timecode, to_csv, to_edl,
+                                         write_outputs)
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -48,7 +52,7 @@ def test_schema_is_valid_and_result_validates():
     jsonschema.Draft202012Validator.check_schema(load_schema())
     doc = make_result().to_dict()
     validate(doc)
-    assert doc["schema_version"] == "1.1"
+    assert doc["schema_version"] == "1.2"
     assert len(doc["clips"]) == 15 and len(doc["segments"]) == 3
     # the schema is strict: unknown fields and wrong types are rejected
     bad = json.loads(json.dumps(doc))
@@ -110,8 +114,16 @@ def test_timecode():
     assert timecode(100.0, 30000 / 1001) == "00:01:39:27"
 
 
+def dropframe_frames(tc: str) -> int:
+    """Frame number of a 29.97 drop-frame timecode (HH:MM:SS;FF): 2 labels skipped a minute, not every 10th."""
+    h, m, s, f = map(int, re.split("[:;]", tc))
+    minutes = h * 60 + m
+    return ((h * 3600 + m * 60 + s) * 30 + f) - 2 * (minutes - minutes // 10)
+
+
 @pytest.mark.parametrize("fps,has_audio", [(25.0, True), (29.97, False), (24.0, True)])
 def test_edl_parses_with_pycmx(fps, has_audio):
+    """An independent CMX3600 reader sees one event per segment, the file's name, its sound, exact frames."""
     pycmx = pytest.importorskip("pycmx")
     r = make_result(fps=fps, has_audio=has_audio)
     edl = pycmx.parse_cmx3600(io.StringIO(to_edl(r)))
@@ -122,11 +134,13 @@ def test_edl_parses_with_pycmx(fps, has_audio):
     rec = 0
     for ev, g in zip(events, sorted(r.segments, key=lambda g: g.start)):
         (edit,) = ev.edits
-        assert edit.clip_name == "match.mp4" and edit.source_file == "/videos/match.mp4"
+        assert edit.clip_name == "match.mp4"
         assert edit.channels.video
-        assert edit.channels.get_audio_channel(1) is has_audio
+        assert edit.channels.get_audio_channel(1) is has_audio and edit.channels.get_audio_channel(2) is has_audio
 
         def frames(tc: str) -> int:
+            if ";" in tc:
+                return dropframe_frames(tc)
             h, m, s, f = map(int, tc.split(":"))
             return ((h * 60 + m) * 60 + s) * base + f
 
@@ -135,6 +149,13 @@ def test_edl_parses_with_pycmx(fps, has_audio):
         assert frames(edit.record_in) == rec  # laid end to end
         rec += frames(edit.source_out) - frames(edit.source_in)
         assert frames(edit.record_out) == rec
+
+
+def test_default_formats_and_unknown_format(tmp_path):
+    r = make_result()
+    assert set(DEFAULT_FORMATS) < set(FORMATS) and {"otio", "fcpxml", "premiere"} <= set(FORMATS)
+    with pytest.raises(InputError, match="unknown output format 'xml'"):
+        write_outputs(r, tmp_path / "m", ("json", "xml"))
 
 
 def test_atomic_write_protects_input(tmp_path):
@@ -154,7 +175,7 @@ def test_report_html_with_thumbnails(media_dir, tmp_path):
     r = make_result(video_path=str(src), duration=30.0)
     out = write_report(r, tmp_path / "r.html")
     page = out.read_text()
-    assert page.count("data:image/jpeg;base64,") == len(r.segments) == 3
+    assert page.count("class='thumbnail'") == len(r.segments) == 3
     assert 'id="score-curve"' in page and page.count('class="segment"') == 3
     assert not re.search(r"(src|href)=['\"]https?:", page), "report must not load external assets"
     # each thumbnail is a real JPEG of the frame at the segment's midpoint

@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
-from highlighter.cli.options import (MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, SMOOTH, THRESHOLD, TOP, method_option,
-                                     select_config)
+from highlighter.cli.options import (CROSS_CUTS, DURATION, MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, SMOOTH, THRESHOLD,
+                                     TOP, method_option, select_config)
 from highlighter.errors import HighlighterError, UsageError
-from highlighter.outputs.writers import FORMATS
+from highlighter.outputs.writers import DEFAULT_FORMATS, FORMATS
 
 
 def segments_table(result, limit: int = 10):
@@ -46,9 +46,11 @@ def detect_cmd(
     out: Path = typer.Option(Path("highlights"), "--out", "-o", help="Output folder: OUT/<name>.json/.csv/.edl[.html]."),
     top: Optional[str] = TOP, threshold: Optional[float] = THRESHOLD, min_length: Optional[float] = MIN_LENGTH,
     max_length: Optional[float] = MAX_LENGTH, merge_gap: Optional[float] = MERGE_GAP, pad: Optional[float] = PAD,
-    smooth: Optional[float] = SMOOTH,
+    smooth: Optional[float] = SMOOTH, duration: Optional[float] = DURATION, cross_cuts: Optional[bool] = CROSS_CUTS,
     report: bool = typer.Option(False, "--report", help="Also write a self-contained HTML page per video."),
-    formats: str = typer.Option(",".join(FORMATS), "--format", help="Outputs to write, comma-separated."),
+    formats: str = typer.Option(",".join(DEFAULT_FORMATS), "--format",
+                                help=f"Outputs to write, comma-separated, from: {', '.join(FORMATS)} "
+                                     "(editor timelines: edl, otio, fcpxml for Final Cut/Resolve, premiere .xml)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache folder (default: user cache)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write cached features."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
@@ -63,7 +65,8 @@ def detect_cmd(
     # Everything cheap first (no model is loaded before this passes): options, inputs, output folders.
     fmts = parse_formats(formats)
     config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None,
-                          select=select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth),
+                          select=select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth, duration,
+                                               cross_cuts),
                           cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, device=device,
                           fallback=not no_fallback)
     common.check_out_dir(out, "--out")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from highlighter.cli import common
 from highlighter.features.extract import Progress
@@ -129,3 +129,19 @@ def download_progress() -> Iterator[DownloadReport]:
         report = LineProgress().download
         with reporting_downloads(report):
             yield report
+
+
+@contextmanager
+def cut_progress(label: str) -> Iterator[Callable[[float, float], None] | None]:
+    """A bar in seconds of reel written while ffmpeg cuts (`trim`'s ``progress(done, total)``);
+    None when progress is off (--quiet, or stderr is not a terminal)."""
+    if not common.progress_enabled():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress as RP, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bars = RP(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[seconds]}"),
+              TimeElapsedColumn(), TimeRemainingColumn(), console=common.err_console, transient=True)
+    task = bars.add_task(common.escape(label), total=None, seconds="")
+    with bars:
+        yield lambda done, total: bars.update(task, completed=done, total=total, seconds=f"{done:.1f}/{total:.1f} s")

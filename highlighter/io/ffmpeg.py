@@ -14,7 +14,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from highlighter.errors import HighlighterError
 
@@ -57,16 +58,59 @@ def ffprobe_binary() -> str:
     raise FfmpegMissingError("ffprobe not found on PATH: install ffmpeg (apt install ffmpeg / brew install ffmpeg)")
 
 
-def run_ffmpeg(args: Sequence[str], what: str = "ffmpeg", timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run ffmpeg quietly with ``args``; on failure raise one line with ffmpeg's last error line."""
+def progress_seconds(line: str) -> float | None:
+    """Seconds of output written, from one ``key=value`` line of ffmpeg's ``-progress`` report
+    (``out_time_us``; None for the other keys and for ``N/A``). Negative times (codec delay) count as 0."""
+    key, sep, value = line.strip().partition("=")
+    if not sep or key != "out_time_us":
+        return None
+    try:
+        return max(int(value) / 1e6, 0.0)
+    except ValueError:
+        return None
+
+
+def _failure(proc_rc: int, stderr: bytes, what: str) -> FfmpegFailedError:
+    lines = [ln for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    # ffmpeg ends with generic trailers ("Error initializing output stream 0:1 --"); the cause is above them
+    useful = [ln for ln in lines if not ln.startswith(("Error initializing output stream", "Conversion failed",
+                                                       "Could not write header"))]
+    last = re.sub(r"^\[\S+ @ 0x[0-9a-f]+\] ", "", (useful or lines)[-1].strip()) if lines \
+        else f"exit code {proc_rc}"
+    return FfmpegFailedError(f"{what} failed: {last}")
+
+
+def run_ffmpeg(args: Sequence[str], what: str = "ffmpeg", timeout: float | None = None,
+               on_progress: Callable[[float], None] | None = None) -> subprocess.CompletedProcess:
+    """Run ffmpeg quietly with ``args``; on failure raise one line with ffmpeg's last error line.
+
+    ``on_progress(seconds)`` is called with the output time written so far (ffmpeg's
+    ``-progress pipe:1``, about twice a second). ffmpeg is killed and reaped if we are
+    interrupted (Ctrl-C, SIGTERM), as `subprocess.run` does.
+    """
     cmd = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
-    proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    if on_progress is None:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise _failure(proc.returncode, proc.stderr, what)
+        return proc
+    cmd[1:1] = ["-progress", "pipe:1", "-nostats"]
+    err: list[bytes] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # never blocks ffmpeg
+        reader.start()
+        try:
+            for raw in proc.stdout:
+                t = progress_seconds(raw.decode("ascii", "replace"))
+                if t is not None:
+                    on_progress(t)
+            proc.wait(timeout=timeout)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        reader.join()
+    stderr = b"".join(err)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        # ffmpeg ends with generic trailers ("Error initializing output stream 0:1 --"); the cause is above them
-        useful = [ln for ln in lines if not ln.startswith(("Error initializing output stream", "Conversion failed",
-                                                           "Could not write header"))]
-        last = re.sub(r"^\[\S+ @ 0x[0-9a-f]+\] ", "", (useful or lines)[-1].strip()) if lines \
-            else f"exit code {proc.returncode}"
-        raise FfmpegFailedError(f"{what} failed: {last}")
-    return proc
+        raise _failure(proc.returncode, stderr, what)
+    return subprocess.CompletedProcess(cmd, proc.returncode, b"", stderr)

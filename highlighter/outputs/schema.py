@@ -24,8 +24,9 @@ from highlighter import __version__
 from highlighter.errors import InputError, UsageError
 from highlighter.outputs.segments import Segment, SelectConfig, parse_top
 
-SCHEMA_VERSION = "1.1"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``
-READABLE_VERSIONS = ("1.0", "1.1")  # a minor version only adds optional fields: older files still read
+SCHEMA_VERSION = "1.2"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``; 1.2: ``cuts``,
+# ``selection.cross_cuts`` / ``selection.snap``, ``selection.top`` may be a reel length ("30s")
+READABLE_VERSIONS = ("1.0", "1.1", "1.2")  # a minor version only adds optional fields: older files still read
 SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
 
 
@@ -117,6 +118,10 @@ def content_problem(d: dict[str, Any]) -> str | None:
         return "selection has neither top nor threshold"
     if sel["max_length"] is not None and sel["max_length"] < sel["min_length"]:
         return "selection.max_length is below selection.min_length"
+    cuts = d.get("cuts") or []
+    for k, c in enumerate(cuts):
+        if c <= 0 or c >= duration + 0.5 or (k and c <= cuts[k - 1]):
+            return f"cuts[{k}] ({c} s) is not inside the video ({duration} s) in increasing order"
     return None
 
 
@@ -199,6 +204,7 @@ class DetectResult:
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     signal: Signal | None = None  # None: not measured (results read from a 1.0 file)
+    cuts: list[float] | None = None  # shot cuts, seconds (`outputs.shots`); None: not detected (or a file before 1.2)
 
     def to_dict(self) -> dict[str, Any]:
         m: dict[str, Any] = {"name": self.method.name,
@@ -228,6 +234,7 @@ class DetectResult:
             "timings": {k: round(float(t), 4) for k, t in self.timings.items()},
             "notes": list(self.notes),
             **signal,
+            "cuts": None if self.cuts is None else [round(float(c), 6) for c in self.cuts],
         }
 
     @classmethod
@@ -254,6 +261,7 @@ class DetectResult:
                 created=d.get("created", ""),
                 signal=None if sig is None else Signal(clear=sig["clear"], spread=sig["spread"],
                                                        threshold=sig["threshold"]),
+                cuts=None if d.get("cuts") is None else [float(c) for c in d["cuts"]],
             )
         except (KeyError, TypeError, ValueError, UsageError) as exc:
             raise InputError(f"{source}: not a highlighter detect result ({type(exc).__name__}: {exc}); "

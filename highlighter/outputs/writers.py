@@ -1,4 +1,4 @@
-"""Write a `DetectResult` as JSON, CSV and a CMX3600 EDL, each atomically.
+"""Write a `DetectResult` as JSON, CSV and editor timelines (EDL, OTIO, FCPXML, Premiere XML), each atomically.
 
 Every writer goes through `atomic_write_text`: the text is written to a hidden
 temporary file in the destination folder and renamed over the target, so a crash
@@ -16,7 +16,13 @@ from highlighter.atomic import atomic_write_text as _atomic_write_text
 from highlighter.errors import InputError
 from highlighter.outputs.schema import DetectResult
 
-FORMATS = ("json", "csv", "edl")
+# Every format `detect --format` takes, and its file name ending. The editor timelines
+# (outputs/timeline.py): edl = CMX3600, otio = OpenTimelineIO, fcpxml = Final Cut Pro X /
+# DaVinci Resolve, premiere = Premiere Pro / FCP7 XML (xmeml, also read by Resolve).
+EXTENSIONS = {"json": ".json", "csv": ".csv", "edl": ".edl", "otio": ".otio", "fcpxml": ".fcpxml",
+              "premiere": ".xml"}
+FORMATS = tuple(EXTENSIONS)
+DEFAULT_FORMATS = ("json", "csv", "edl")  # what detect writes when --format is not given
 
 
 def atomic_write_text(path: str | Path, text: str, protect: list[str | Path] = ()) -> Path:
@@ -53,7 +59,7 @@ def clock(seconds: float) -> str:
 
 
 def timecode(seconds: float, fps: float) -> str:
-    """SMPTE non-drop-frame timecode HH:MM:SS:FF.
+    """SMPTE non-drop-frame timecode HH:MM:SS:FF, as the HTML report labels frames.
 
     The frame index is counted at the real rate (``round(t * fps)``) and labelled at the
     nominal integer rate (29.97 -> 30), which is what NON-DROP FRAME means for 29.97 media.
@@ -65,44 +71,31 @@ def timecode(seconds: float, fps: float) -> str:
     return f"{total_s // 3600:02d}:{(total_s // 60) % 60:02d}:{total_s % 60:02d}:{ff:02d}"
 
 
-def to_edl(result: DetectResult, title: str | None = None) -> str:
-    """CMX3600 EDL: one cut event per segment in time order, laid end to end on the record side.
+def _timeline(kind: str):
+    """The writer ``kind`` of outputs/timeline.py, imported when first used (OTIO loads its adapters)."""
 
-    Choices: the source file is assumed to start at timecode 00:00:00:00 (embedded start
-    timecodes are ignored), reel name ``AX`` (a file-based clip, as Premiere and Resolve
-    write it), track ``AA/V`` (picture + stereo audio) or ``V`` for files without audio,
-    the record side starts at 00:00:00:00; 'FROM CLIP NAME' / 'SOURCE FILE' remarks tie each
-    event to the file (editors relink by clip name).
-    """
-    fps = result.video.fps or 25.0
-    name = result.video.name
-    lines = [f"TITLE: {(title or Path(name).stem + ' highlights')[:70]}", "FCM: NON-DROP FRAME", ""]
-    track = "AA/V" if result.video.has_audio else "V"
-    rec = 0
-    for i, g in enumerate(sorted(result.segments, key=lambda g: g.start), start=1):
-        a = int(round(g.start * fps))
-        b = int(round(g.end * fps))
-        if b <= a:
-            continue
-        lines.append(f"{i:03d}  {'AX':<8} {track:<5} {'C':<8} "
-                     f"{timecode(a / fps, fps)} {timecode(b / fps, fps)} "
-                     f"{timecode(rec / fps, fps)} {timecode((rec + b - a) / fps, fps)}")
-        lines.append(f"* FROM CLIP NAME: {name}")
-        lines.append(f"* SOURCE FILE: {result.video.path}")
-        lines.append(f"* HIGHLIGHT RANK {g.rank} SCORE {g.score:.4g}")
-        lines.append("")
-        rec += b - a
-    return "\n".join(lines)
+    def render(result: DetectResult) -> str:
+        from highlighter.outputs import timeline
+
+        return getattr(timeline, kind)(result)
+
+    render.__name__ = render.__qualname__ = kind
+    return render
 
 
-def write_outputs(result: DetectResult, stem: str | Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write ``{stem}.json`` / ``.csv`` / ``.edl`` (those in ``formats``); returns the paths."""
+to_edl = _timeline("to_edl")  # CMX3600, through OpenTimelineIO
+RENDER = {"json": to_json, "csv": to_csv, "edl": to_edl, "otio": _timeline("to_otio"),
+          "fcpxml": _timeline("to_fcpxml"), "premiere": _timeline("to_fcp7_xml")}
+
+
+def write_outputs(result: DetectResult, stem: str | Path,
+                  formats: tuple[str, ...] = DEFAULT_FORMATS) -> dict[str, Path]:
+    """Write ``{stem}.json`` / ``.csv`` / ``.edl`` / ... (those in ``formats``); returns the paths."""
     stem = Path(stem)
-    render = {"json": to_json, "csv": to_csv, "edl": to_edl}
     out = {}
     for fmt in formats:
-        if fmt not in render:
+        if fmt not in RENDER:
             raise InputError(f"unknown output format '{fmt}'; valid: {', '.join(FORMATS)}")
-        out[fmt] = atomic_write_text(stem.with_name(stem.name + "." + fmt), render[fmt](result),
+        out[fmt] = atomic_write_text(stem.with_name(stem.name + EXTENSIONS[fmt]), RENDER[fmt](result),
                                      protect=[result.video.path])
     return out
