@@ -23,6 +23,10 @@ methods that need weights trained in the feature space they score fail with one 
 line announces it and the result records what was actually used (``method.fallback``,
 ``method.mode``, ``method.pretrain``, ``backbones``).
 
+Shots: `Pipeline.features` also finds the video's shot cuts (`outputs.shots.find_cuts`,
+PySceneDetect, about 4 s per minute of 720p; ``DetectConfig.shots=False`` skips it); `select`
+passes them to `select_segments`, so no segment spans a cut, and records them (``cuts``).
+
 "No clear highlight": `clip_signal` measures, independently of the method, whether the
 video's clips differ at all; a flat video gets ``signal.clear = false``, a note and one
 logged line (its segments are still returned).

@@ -91,7 +91,7 @@ def test_scores_are_read_on_the_threshold_scale():
     assert all(0 <= v <= 1 for v in u.values()) and u[1] == max(u.values())
     assert top_percent(hi, sm) == math.ceil(100 / sm.size) and top_percent(lo, sm) == 100
     assert float(unit_score(5.0, 5.0, 5.0)) == 0.0  # a flat curve reads 0, like the selection's normalisation
-    assert readable(5.0, np.full(4, 5.0)) == ("–", "one level throughout")  # and is not called "0.00, top 100 %"
+    assert readable(5.0, np.full(4, 5.0)) == ("–", "–")  # nothing to rank: not "0.00, top 100 %"
     assert readable(hi, sm) == ("1.00", f"top {math.ceil(100 / sm.size)} %")
     page = render_html(r, {}, "v.mp4")
     shown = [float(x) for x in re.findall(r"<td><b>([0-9.]+)</b></td>", page)]

@@ -14,8 +14,10 @@ import io
 import json
 import os
 import re
+import select
 import subprocess
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from highlighter.outputs.report import segment_frames, strip_frames, write_repor
 CHROMIUM = Path("/usr/bin/chromium")
 W, H = 1280, 1300
 FPS = 25.0
+RATE = Fraction(25)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="/usr/bin/chromium not installed (Debian: apt-get install -y chromium)")
@@ -63,6 +66,7 @@ class Browser:
         os.write(self._out, json.dumps(msg).encode() + b"\0")
         while True:  # replies and events share the pipe: skip to ours
             while b"\0" not in self._buf:
+                assert select.select([self._in], [], [], 60)[0], f"chromium did not answer {method} in 60 s"
                 chunk = os.read(self._in, 1 << 20)
                 assert chunk, "chromium closed the DevTools pipe"
                 self._buf += chunk
@@ -149,7 +153,7 @@ def page(browser, report):
 
 
 def first_frame(seg, duration: float = 30.0) -> float:
-    return segment_frames(seg.start, seg.end, FPS, duration)[0] / FPS
+    return segment_frames(seg.start, seg.end, RATE, duration)[0] / FPS
 
 
 def test_player_loads_the_source_through_a_relative_link(page, report):
@@ -180,11 +184,11 @@ def test_clicking_a_thumbnail_a_row_the_filmstrip_and_the_curve(page):
     g = max(r.segments, key=lambda g: g.rank)
     assert b.click_seek(*b.center(f"#seg-{g.rank} img.thumbnail")) == pytest.approx(first_frame(g) + 0.5 / FPS,
                                                                                      abs=1 / FPS)
-    last = segment_frames(g.start, g.end, FPS, 30.0)[2] / FPS
+    last = segment_frames(g.start, g.end, RATE, 30.0)[2] / FPS
     assert b.click_seek(*b.center(f"#seg-{g.rank} img.frame-out")) == pytest.approx(last + 0.5 / FPS, abs=1 / FPS)
     best = min(r.segments, key=lambda g: g.rank)
     assert b.click_seek(*b.center("table tr[data-t]")) == pytest.approx(first_frame(best) + 0.5 / FPS, abs=1 / FPS)
-    n = strip_frames(30.0, FPS)[4]
+    n = strip_frames(30.0, RATE)[4]
     assert b.click_seek(*b.center(".filmstrip .frame:nth-child(5)")) == pytest.approx((n + 0.5) / FPS, abs=1 / FPS)
     # the curve between bands: the time under the pointer (a gap with no segment, found from the geometry)
     gap = next(t for t in np.arange(0.5, 30, 0.5) if not any(s.start <= t < s.end for s in r.segments))
@@ -217,7 +221,7 @@ def test_every_image_decodes_and_the_dom_has_plot_filmstrip_and_frames(page):
     assert curve.count("L") == len(r.scores) - 1
     assert b.eval("document.querySelectorAll('img.thumbnail').length") == len(r.segments)
     assert b.eval("document.querySelectorAll('img.frame-in, img.frame-out').length") == 2 * len(r.segments)
-    strip = strip_frames(30.0, FPS)
+    strip = strip_frames(30.0, RATE)
     assert b.eval("document.querySelectorAll('.filmstrip .frame img').length") == len(strip)
     chosen = sum(any(g.start <= n / FPS < g.end for g in r.segments) for n in strip)
     assert 0 < b.eval("document.querySelectorAll('.filmstrip .frame.chosen').length") == chosen < len(strip)
@@ -265,3 +269,16 @@ def test_drop_frame_readout_matches_the_timelines_labels(browser, tmp_path):
     n = frame_at(65.0, rate)
     assert browser.eval("document.getElementById('now').textContent") == f"{smpte(n, rate)} · frame {n}"
     assert smpte(n, rate) == "00:01:05;00"  # non-drop would read 00:01:04:28
+
+
+def test_a_video_that_cannot_play_says_so(browser, report, tmp_path):
+    from highlighter.outputs.report import render_html
+
+    _, r = report
+    page = tmp_path / "moved.html"
+    page.write_text(render_html(r, {}, "gone/missing.mp4"))
+    browser.open(page.as_uri())
+    status = browser.eval("new Promise(ok => {const s = document.getElementById('player-status'); "
+                          "const f = () => s.textContent ? ok(s.textContent) : setTimeout(f, 50); f(); "
+                          "setTimeout(() => ok(''), 5000);})", wait=True)
+    assert "cannot play the source here" in status

@@ -117,10 +117,11 @@ def unit_score(v: float | np.ndarray, lo: float, hi: float) -> Any:
 
 
 def readable(v: float, curve: np.ndarray) -> tuple[str, str]:
-    """A segment's score as people read it: ("0.87", "top 8 %"); a flat curve has nothing to rank ("–")."""
+    """A segment's score as people read it: ("0.87", "top 8 %"); a flat curve (or one clip) has nothing
+    to rank: ("–", "–"), not "0.00, top 100 %"."""
     lo, hi = (float(curve.min()), float(curve.max())) if curve.size else (0.0, 0.0)
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-        return "–", "one level throughout"
+        return "–", "–"
     return f"{float(unit_score(v, lo, hi)):.2f}", f"top {top_percent(v, curve)} %"
 
 

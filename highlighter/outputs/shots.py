@@ -13,8 +13,9 @@ on the OpenCV backend. A cut's time is that of the first frame of the new shot.
 
 Cost (measured here, 2 shared CPU cores): it is decode-bound. A 169-s 1280x720 25-fps
 concatenation of the five clips in ../shared/videos took 10.8 s, i.e. **about 3.8 s per minute
-of 720p** (PyAV backend 14.9 s; frames downscaled 8x before the detector: 10.2 s, so no
-gain), and found all 9 joins, each within one frame (18.12 s for a join at 18.157 s).
+of 720p** (21 s, 7.6 s per minute, while ~7 jobs shared the CPU; PyAV backend 14.9 s; frames
+downscaled 8x before the detector: 10.2 s, so no gain), and found all 9 joins, each within one
+frame (18.12 s for a join at 18.157 s). Features on the same video took about 6x longer.
 
 A video OpenCV cannot read gives no cuts and a note instead of failing detect: shots are a
 refinement of the selection, not a requirement for it.
