@@ -379,8 +379,8 @@ class Pipeline:
         timings = {**(timings or {}), **({"shots": shots.seconds} if shots else {}), "select": time.perf_counter() - t0}
         signal = clip_signal(ff.visual)
         notes = ([self.plan.fallback] if self.plan.fallback else []) + (
-            ["features loaded from the cache"] if feats.cached else []) + ([signal.message] if signal.message else []) + (
-            [shots.note] if shots is not None and shots.note else [])
+            ["features loaded from the cache"] if feats.cached else []) + ([signal.message] if signal.message else [])
+        notes += [shots.note] if shots is not None and shots.note else []
         v = info.video
         return DetectResult(
             video=VideoInfo(path=str(video.resolve()), name=video.name, duration=float(duration),

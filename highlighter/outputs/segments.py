@@ -400,7 +400,8 @@ def length_bounds(config: SelectConfig, kind: str) -> tuple[float, float | None]
     return min(lo, hi), hi
 
 
-def _peaks(cx: _Ctx, ok: np.ndarray, limit: int | None, min_len: float, max_len: float | None) -> list[tuple[float, float]]:
+def _peaks(cx: _Ctx, ok: np.ndarray, limit: int | None, min_len: float, max_len: float | None
+           ) -> list[tuple[float, float]]:
     """Peak picking (module docstring, steps 4-7): one segment per peak, best peak first."""
     s, e, norm, cfg = cx.s, cx.e, cx.norm, cx.config
     used = ~ok
