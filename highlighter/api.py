@@ -469,8 +469,12 @@ class VideoOutcome(ItemResult[Detected]):
 
 
 def output_stem(out_dir: str | Path, rel: Path) -> Path:
-    """``OUT/sub/video`` for the video ``sub/video.mp4`` found under a given folder."""
-    return Path(out_dir) / rel.with_suffix("") if rel.suffix else Path(out_dir) / rel
+    """``OUT/sub/video`` for the video ``sub/video.mp4`` found under a given folder.
+
+    ``rel`` comes from `discover` without its suffix already: stripping again would turn
+    ``a.v2.mp4`` into ``a`` (colliding with ``a.mp4``) and ``odd 19.62.mp4`` into ``odd 19``.
+    """
+    return Path(out_dir) / rel
 
 
 def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str | Path,

@@ -274,3 +274,14 @@ def test_weightlifting_clip_has_a_clear_signal_with_offline_rasl(shared_videos):
     assert r.method.name == "rasl" and r.method.mode == "video" and len(r.segments) == 1
     assert not any("no clear highlight" in ln for ln in lines + r.notes)
     validate(r.to_dict())
+
+
+def test_output_names_keep_dots_in_the_video_name(tmp_path):
+    """`a.v2.mp4` and `a.mp4` must not share outputs; `odd 19.62.mp4` keeps its number."""
+    from highlighter.api import output_stem
+    from highlighter.features.extract import discover
+
+    for name in ("a.mp4", "a.v2.mp4", "odd 19.62.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    stems = sorted(output_stem(tmp_path / "out", rel).name for _src, rel in discover([tmp_path]))
+    assert stems == ["a", "a.v2", "odd 19.62"]

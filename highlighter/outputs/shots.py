@@ -51,12 +51,15 @@ def detect_cuts(path: str | Path, threshold: float = THRESHOLD, min_shot_frames:
     """
     import logging
 
-    from scenedetect import ContentDetector, SceneManager, open_video
+    from scenedetect import ContentDetector, SceneManager
+    from scenedetect.backends.pyav import VideoStreamAv
 
     logging.getLogger("pyscenedetect").setLevel(logging.ERROR)  # its INFO lines would break the one-line rule
     try:
-        with native_stderr():  # OpenCV's libav writes straight to fd 2
-            video = open_video(str(path))
+        # PyAV on an open file, not OpenCV on a name: OpenCV's capture crashes the process
+        # (SIGSEGV) on a file name that is not UTF-8, and PyAV is the decoder we ship anyway.
+        with native_stderr(), open(path, "rb") as f:
+            video = VideoStreamAv(f, name=Path(path).stem, suppress_output=True)
             manager = SceneManager()
             manager.add_detector(ContentDetector(threshold=threshold, min_scene_len=min_shot_frames))
             manager.detect_scenes(video)
