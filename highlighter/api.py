@@ -1,8 +1,10 @@
 """The Python API that ``highlighter detect`` / ``highlighter trim`` wrap.
 
-    from highlighter.api import detect, DetectConfig
+    from highlighter.api import cut, detect, DetectConfig, write_outputs
     result = detect("match.mp4")                  # DetectResult: scores per clip + segments
     result = detect("match.mp4", DetectConfig(method="feature-norm", backbone="efficientnet-lite0"))
+    write_outputs(result, "out/match")           # out/match.json, .csv, .edl (formats= for otio, fcpxml, ...)
+    cut(result, "out/match-reel.mp4")             # the segments as one frame-accurate reel (ffmpeg)
 
 Pipeline: probe -> features (cached, `features.extract.cached_features`) -> detector
 score per clip -> `outputs.segments.select_segments`. `Pipeline` loads the detector and
@@ -20,7 +22,8 @@ downloaded (or the cached copy is unreadable), and the user did not pin ``backbo
 switches to the backbones that need no download and keeps the method asked for: RASL then
 pretrains on each video itself (`RASL.per_video`), training-free methods run as they are, and
 methods that need weights trained in the feature space they score fail with one line. One
-line announces it and the result records what was actually used (``method.fallback``,
+line announces it (through ``log``, and as an `errors.HighlighterWarning` for API users) and the
+result records what was actually used (``method.fallback``,
 ``method.mode``, ``method.pretrain``, ``backbones``).
 
 Shots: `Pipeline.features` also finds the video's shot cuts (`outputs.shots.find_cuts`,
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -43,7 +47,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from highlighter.batch import BatchReport, ItemResult, Job, run_batch
-from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
+from highlighter.errors import HighlighterError, HighlighterWarning, InputError, UsageError, WeightsMissingError
 from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL, OFFLINE_AUDIO, OFFLINE_VISUAL
 from highlighter.methods import DEFAULT_METHOD
 from highlighter.outputs.schema import DetectResult, MethodInfo, Signal, VideoInfo, WeightsInfo
@@ -288,6 +292,7 @@ class Pipeline:
             self.extractor = Extractor(self.extract_config)
         if self.plan.fallback:
             self.log(self.plan.fallback)
+            warnings.warn(self.plan.fallback, HighlighterWarning, stacklevel=2)
         elif self.plan.why and cfg.pretrain != "video":
             self.log(f"{self.plan.why} — {self.plan.method} pretrains on each video itself")
 
@@ -445,6 +450,23 @@ def detect(video: str | Path, config: DetectConfig | None = None, *, log: Log | 
            progress: Any = None) -> DetectResult:
     """Scores and segments of one video (loads the models; use `Pipeline` for many videos)."""
     return Pipeline(config, log=log).run(video, progress=progress)
+
+
+def write_outputs(result: DetectResult, stem: str | Path, formats: Iterable[str] | None = None) -> dict[str, Path]:
+    """Write ``{stem}.json`` / ``.csv`` / ``.edl`` ... (``formats``: default json, csv, edl; see
+    `outputs.writers.FORMATS`), each atomically (the folder is created); returns the paths by format."""
+    from highlighter.outputs import writers
+
+    return writers.write_outputs(result, stem, tuple(formats) if formats is not None else writers.DEFAULT_FORMATS)
+
+
+def cut(result: DetectResult, output: str | Path, config: Any = None, *, video: str | Path | None = None,
+        log: Log | None = None) -> Any:
+    """Cut ``result``'s segments out of its video (or ``video``, the same file moved) into the reel
+    ``output`` with ffmpeg (`outputs.trim.trim`; ``config``: a `TrimConfig`); returns the `TrimResult`."""
+    from highlighter.outputs.trim import trim
+
+    return trim(video if video is not None else result.video.path, result.segments, output, config, log=log)
 
 
 # --------------------------------------------------------------------------- many files

@@ -40,3 +40,8 @@ class Interrupted(HighlighterError):
 
     def __init__(self, message: str = "interrupted") -> None:
         super().__init__(message)
+
+
+class HighlighterWarning(UserWarning):
+    """Something ran other than what was asked (e.g. the offline fallback): the result is usable but
+    Python API users must hear about it. The CLI prints its own line instead and ignores these."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -44,6 +45,23 @@ def test_weights_list_shows_known_checkpoints(cache):
     for name in ("i3d-rgb-imagenet-kinetics", "r3d18-kinetics400", "swin-base-in22k-in1k"):
         assert name in r.output
     assert str(cache / "weights") in r.output
+
+
+def test_weights_list_shows_url_and_known_sizes_only(cache):
+    """Every row has its official URL (what `weights import` needs offline) and a size that is either
+    exact, the publisher's own figure, or "unknown" — never a bare "?" or an invented number."""
+    r = runner.invoke(app, ["weights", "list"])
+    assert r.exit_code == 0, r.output
+    header = next(line for line in r.output.splitlines() if "licence" in line)
+    assert re.search(r"\burl\b", header), header
+    for spec in W.available_weights():
+        row = next(line for line in r.output.splitlines() if spec.name in line)
+        assert spec.url[:40] in r.output
+        assert " ? " not in row
+        assert spec.size_text in row
+    assert W.get_weight_spec("r3d18-kinetics400").size_text == "127.359 MB (torchvision)"
+    assert W.get_weight_spec("i3d-rgb-imagenet-kinetics").size_text == "unknown"
+    assert W.get_weight_spec("yamnet").size_text == "4.0 MB"
 
 
 def test_weights_import_then_list_shows_cached(tmp_path, cache, test_spec):

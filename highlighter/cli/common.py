@@ -80,7 +80,10 @@ def one_line(msg: object) -> str:
 
 
 def warn(msg: str) -> None:
-    """A warning line on stderr (shown even with --quiet), kept on one line however narrow the terminal."""
+    """A warning line on stderr, kept on one line however narrow the terminal. Hidden by --quiet, which
+    promises only results and errors (a warning says what ran: the JSON records it too)."""
+    if state.quiet:
+        return
     err_console.print(Text.assemble(("warning:", "yellow"), " ", one_line(msg)), highlight=False, soft_wrap=True)
 
 

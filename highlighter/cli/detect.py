@@ -82,7 +82,12 @@ def detect_cmd(
     with batch_progress() as bars:
         outcomes = detect_many(inputs, config, out, fmts, report, log=common.warn, progress=bars, on_done=done)
     failed = [o for o in outcomes if o.status == "failed"]
-    common.out(f"detected {len(outcomes) - len(failed)} of {len(outcomes)} video(s), failed {len(failed)}")
+    if common.state.quiet:  # only results (the files written, one per line, for scripts) and errors
+        for o in outcomes:
+            for p in o.outputs.values():
+                common.out(str(p))
+    else:
+        common.out(f"detected {len(outcomes) - len(failed)} of {len(outcomes)} video(s), failed {len(failed)}")
     for o in failed:
         common.error_line(o.message if str(o.source) in o.message else f"{o.source}: {o.message}")
     if failed:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from highlighter import __version__
 from highlighter.cli import common, detect, evaluate, extract, features, info, methods, train, trim, weights
-from highlighter.errors import HighlighterError, InputError, Interrupted
+from highlighter.errors import HighlighterError, HighlighterWarning, InputError, Interrupted
 
 
 class _FlagsShownAsFlags:
@@ -76,11 +77,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug logs)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors; no progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="Only results (detect: the files written) and errors; no progress, "
+                                    "summaries or warnings (e.g. the offline fallback; the JSON records it)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     common.state.verbose, common.state.quiet, common.state.debug = verbose, quiet, debug
+    warnings.filterwarnings("ignore", category=HighlighterWarning)  # the CLI prints its own line (common.warn)
     level = logging.WARNING - 10 * min(verbose, 2) if not quiet else logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if debug:  # the decoders' own messages (captured by highlighter.io.quiet)

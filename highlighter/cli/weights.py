@@ -28,19 +28,16 @@ def root(
     ctx.with_resource(settings.using_cache_root(cache_dir))  # for the subcommand, which runs inside this context
 
 
-def _size(n: int | None) -> str:
-    return f"{n / 1e6:.1f} MB" if n is not None else "?"
-
-
 def list_cmd() -> None:
-    """Known checkpoints: size, licence, whether cached, and where."""
+    """Known checkpoints: size, licence, whether cached, the official URL (for `weights import` on an
+    offline machine) and the cache path."""
     t = Table(title=common.plain(f"weights (cache: {W.weights_dir()})"), title_justify="left")
-    for col in ("name", "size", "licence", "cached", "path"):
+    for col in ("name", "size", "licence", "cached", "url", "path"):
         t.add_column(col)
     for spec in W.available_weights():
         cached = W.is_cached(spec.name)
-        t.add_row(*(common.plain(v) for v in (spec.name, _size(spec.size), spec.licence, "yes" if cached else "no",
-                                              W.weight_path(spec.name))))
+        t.add_row(*(common.plain(v) for v in (spec.name, spec.size_text, spec.licence, "yes" if cached else "no",
+                                              spec.url, W.weight_path(spec.name))))
     common.show(t)
 
 

@@ -75,6 +75,15 @@ class WeightSpec:
     source: str = ""  # project page
     # the backbone's loader: raises when a file does not map onto the architecture (keys and shapes)
     check: Callable[[Path], object] | None = field(default=None, compare=False, repr=False)
+    # what the publisher states when it gives no exact byte count (e.g. "127.359 MB"); shown, never checked
+    published_size: str = ""
+
+    @property
+    def size_text(self) -> str:
+        """The size for listings: exact bytes when known, else the publisher's figure, else "unknown"."""
+        if self.size is not None:
+            return f"{self.size / 1e6:.1f} MB"
+        return self.published_size or "unknown"
 
     @property
     def checksum_kind(self) -> str:

@@ -28,6 +28,7 @@ WEIGHTS = register_weights(WeightSpec(
     # that prefix is what we verify. Size: torchvision's meta `_file_size` says 127.359 MB (not exact bytes).
     sha256="b3b3357e",
     size=None,
+    published_size="127.359 MB (torchvision)",
     licence="BSD-3-Clause (torchvision); trained on Kinetics-400",
     filename="r3d_18-b3b3357e.pth",
     description="torchvision R3D_18_Weights.KINETICS400_V1 (acc@1 63.2 on Kinetics-400)",
