@@ -52,7 +52,7 @@ from highlighter.methods.base import Detector, TrainReport, register_method
 from highlighter.methods.config import choice
 from highlighter.methods.data import check_features
 from highlighter.methods.layers import AttnLayer, pad_batch
-from highlighter.methods.torch_utils import training_run
+from highlighter.methods.torch_utils import iter_batches, training_run
 
 PRESETS = {"youtube": (5e-3, 100), "tvsum": (2.5e-3, 20)}
 
@@ -377,10 +377,8 @@ class AVR(Detector):
             opt = torch.optim.Adam(net.parameters(), lr=c.lr)
             net.train()
             for epoch in range(c.epochs):
-                order = torch.randperm(len(seqs), generator=g).tolist()
                 losses = []
-                for i in range(0, len(order), c.batch_size):
-                    idx = order[i : i + c.batch_size]
+                for idx in iter_batches(len(seqs), c.batch_size, g):
                     v, mask = pad_batch([seqs[j][0] for j in idx]) if seqs[0][0] is not None else (None, None)
                     a, mask = pad_batch([seqs[j][1] for j in idx]) if seqs[0][1] is not None else (None, mask)
                     y, _ = pad_batch([targets[j][:, None] for j in idx])

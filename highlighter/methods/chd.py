@@ -38,7 +38,7 @@ from highlighter.methods.base import Detector, NetStateMixin, TrainReport, regis
 from highlighter.methods.config import choice
 from highlighter.methods.data import check_features
 from highlighter.methods.layers import AttnLayer, pad_batch
-from highlighter.methods.torch_utils import training_run
+from highlighter.methods.torch_utils import iter_batches, training_run
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -138,10 +138,8 @@ class CHD(NetStateMixin, Detector):
             opt = torch.optim.Adam(net.parameters(), lr=c.lr)
             net.train()
             for epoch in range(c.epochs):
-                order = torch.randperm(len(videos), generator=g).tolist()
                 losses = []
-                for i in range(0, len(order), c.batch_size):
-                    idx = order[i : i + c.batch_size]
+                for idx in iter_batches(len(videos), c.batch_size, g):
                     if len(idx) < 2:  # a lone video has no negatives
                         continue
                     x, mask = pad_batch([videos[j].visual for j in idx])
