@@ -236,9 +236,9 @@ def test_cli_one_reel_per_video_beside_each_and_not_again(folder, tmp_path):
     p = cli("trim", str(src), "--from", str(dets), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert sorted(x.name for x in src.iterdir()) == ["a-highlights.mp4", "a.mp4", "b-highlights.mp4", "b.mp4"]
-    assert "cut 2 of 2 video(s)" in p.stdout and str(src / "a-highlights.mp4") in p.stdout
+    assert "cut 2 of 2 video(s)" in p.stderr and str(src / "a-highlights.mp4") in p.stdout
     again = cli("trim", str(src), "--from", str(dets), "--force", cwd=tmp_path)  # our reels are not inputs
-    assert again.returncode == 0 and "cut 2 of 2 video(s)" in again.stdout, again.stderr
+    assert again.returncode == 0 and "cut 2 of 2 video(s)" in again.stderr, again.stderr
 
 
 def test_cli_folder_to_an_output_folder_with_a_broken_video(folder, tmp_path):
@@ -247,7 +247,7 @@ def test_cli_folder_to_an_output_folder_with_a_broken_video(folder, tmp_path):
     p = cli("trim", str(src), "--from", str(dets), "-o", str(tmp_path / "reels"))
     assert p.returncode == 1
     assert sorted(x.name for x in (tmp_path / "reels").iterdir()) == ["a-highlights.mp4", "b-highlights.mp4"]
-    assert "cut 2 of 3 video(s), failed 1" in p.stdout
+    assert "cut 2 of 3 video(s), failed 1" in p.stderr
     assert "c.mp4" in p.stderr and "Traceback" not in p.stderr
 
 

@@ -327,7 +327,7 @@ def _reel_per_video(items: list[Item], output: Path | None, cfg, segments_of: _S
 
     results = run_batch(jobs, work, on_done=done)
     failed = [r for r in results if not r.ok]
-    common.out(f"cut {len(results) - len(failed)} of {len(results)} video(s), failed {len(failed)}")
+    common.info(f"cut {len(results) - len(failed)} of {len(results)} video(s), failed {len(failed)}")  # status: not with -q
     if failed:
         raise HighlighterError(f"{len(failed)} of {len(results)} video(s) failed; see the lines above")
 
