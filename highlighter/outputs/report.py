@@ -369,7 +369,8 @@ def render_html(result: DetectResult, frames: dict[tuple[int, int], bytes | None
     sm = smoothed_curve(result.starts, result.ends, result.scores, result.selection) if len(result.scores) \
         else np.zeros(0)
     weights = (f"{m.weights.id}" + (f" (sha256 {m.weights.sha256[:12]}…)" if m.weights.sha256 else "")) \
-        if m.weights else "none (training-free)"
+        if m.weights else ("none (pretrained on this video)" if getattr(m, "mode", None) == "video"
+                           else "none (training-free)")
     size = f"{v.width}×{v.height}" if v.width and v.height else "?"
     speed = f"{v.fps:.4g} fps" if v.fps else f"fps unknown, frames counted at {fps:g}"
     head = (f"<h1>{esc(v.name)}</h1><div class='meta'>{smpte(frame_at(d, rate), rate)} ({d:.2f} s) · {size} · "
