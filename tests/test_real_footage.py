@@ -58,3 +58,12 @@ def test_flat_footage_says_no_clear_highlight_but_returns_the_best(shared_videos
     assert res.signal is not None and not res.signal.clear
     assert "no clear highlight" in res.signal.message
     assert len(res.segments) == 1
+
+
+def test_weightlifting_default_share_picks_the_lift(shared_videos):
+    """With the default `--top 10%` (one ~2-s segment on 18 s) the pick is inside the lift, not the
+    bar drop after it (16-18 s) nor the set-up (0-4 s): smoothing is scaled to the video (a fifth)."""
+    res = run(shared_videos / "v_GGSY1Qvo990.mp4", "10%")
+    assert len(res.segments) == 1
+    seg = res.segments[0]
+    assert 6.0 <= seg.start and seg.end <= 15.0, (seg.start, seg.end)

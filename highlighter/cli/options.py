@@ -53,7 +53,7 @@ MERGE_GAP = time_option("--merge-gap", "Merge segments of one shot closer than t
                         f"Default {_select_default('merge_gap'):g}.")
 PAD = time_option("--pad", "Context added before and after each segment, within its shot. "
                   f"Default {_select_default('pad'):g}.")
-SMOOTH = time_option("--smooth", "Moving-average window over the score curve (at most a tenth of the video). "
+SMOOTH = time_option("--smooth", "Moving-average window over the score curve (at most a fifth of the video). "
                      f"Default {_select_default('smooth'):g}s.")
 CROSS_CUTS = typer.Option(None, "--cross-cuts", help="Let segments span shot cuts (by default each stays in one shot; "
                           "the cuts are in the JSON).")
