@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import media
+from cli_helpers import run_cli_in_process as _cli
 from highlighter.errors import InputError, UsageError, WeightsMissingError
 from highlighter.features import base
 from highlighter.features.base import Backbone, BackboneSpec
@@ -205,19 +206,6 @@ def test_discover_naming(tmp_path):
     assert len(set(names.values())) == len(names)
     with pytest.raises(InputError, match="does not exist"):
         discover([tmp_path / "nope"])
-
-
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    from highlighter.cli import common
-    from highlighter.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["highlighter", *map(str, args)])
-    monkeypatch.setattr(common.state, "quiet", False)
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    cap = capsys.readouterr()
-    return int(exc.value.code or 0), cap.out, cap.err
 
 
 def test_cli_failure_summary_and_skip(tmp_path, monkeypatch, capsys):

@@ -33,6 +33,7 @@ from typing import Callable
 import pytest
 
 import fuzz_inputs as F
+from cli_helpers import alarm
 from fuzz_inputs import ODD_NAMES, World
 
 IN_PROCESS_LIMIT_S = 90  # first model load on a busy 2-core machine included
@@ -409,18 +410,8 @@ class CaseTimeout(BaseException):
     """Raised by the watchdog; a BaseException so the CLI's `except Exception` cannot swallow it."""
 
 
-@contextlib.contextmanager
 def watchdog(seconds: int):
-    def fire(signum, frame):
-        raise CaseTimeout(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    return alarm(seconds, CaseTimeout)
 
 
 def _exit_code(exc: SystemExit) -> int:

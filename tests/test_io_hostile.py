@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import socket
 import struct
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import media
+from cli_helpers import alarm
+from cli_helpers import run_cli_in_process as _cli
 from highlighter.errors import InputError
 from highlighter.features import base
 from highlighter.features.base import Backbone, BackboneSpec
@@ -52,19 +51,7 @@ def colour_backbone():
     base.unregister_backbone(Colour.spec.name)
 
 
-@contextmanager
-def deadline(seconds: int):
-    """Fail (instead of hanging the suite) when the body blocks, e.g. on opening a FIFO."""
-    def boom(*_):
-        raise TimeoutError(f"blocked for more than {seconds} s")
 
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
@@ -107,19 +94,6 @@ def make_socket(path: Path) -> socket.socket:
     return s
 
 
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    from highlighter.cli import common
-    from highlighter.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["highlighter", *map(str, args)])
-    monkeypatch.setattr(common.state, "quiet", False)
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    cap = capsys.readouterr()
-    return int(exc.value.code or 0), cap.out, cap.err
-
-
 # --------------------------------------------------------------------------- pipes, sockets, devices
 def test_non_regular_files_given_directly_are_one_line(tmp_path, monkeypatch, capsys):
     fifo = tmp_path / "pipe.mp4"
@@ -127,7 +101,7 @@ def test_non_regular_files_given_directly_are_one_line(tmp_path, monkeypatch, ca
     sock = make_socket(tmp_path / "sock.mp4")
     try:
         cases = {fifo: "a named pipe", tmp_path / "sock.mp4": "a socket", Path("/dev/null"): "a character device"}
-        with deadline(20):
+        with alarm(20):
             for path, kind in cases.items():
                 for call in (SourceKey.of, probe, lambda p: discover([p])):
                     with pytest.raises(InputError) as err:
@@ -164,7 +138,7 @@ def test_pipes_sockets_and_link_loops_in_a_folder_fail_alone(tmp_path, monkeypat
     (src / "b.mov").symlink_to("a.mov")
     sock = make_socket(src / "sock.mkv")
     try:
-        with deadline(60):
+        with alarm(60):
             report = extract_many([src], tmp_path / "out", CFG)
             code, out, errs = _cli(monkeypatch, capsys, "extract-features", src, "-o", tmp_path / "out2",
                                    "--visual", CFG.visual, "--audio", "none", "--random-weights", "--device", "cpu")
