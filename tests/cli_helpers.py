@@ -15,6 +15,7 @@ def run_cli_in_process(monkeypatch, capsys, *args) -> tuple[int, str, str]:
     from highlighter.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["highlighter", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "200")  # tables whole, as a wide terminal shows them
     monkeypatch.setattr(common.state, "quiet", False)
     with pytest.raises(SystemExit) as exc:
         main()

@@ -8,12 +8,13 @@ numbers are computed by hand below.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cli_helpers import run_cli_in_process as _cli
 
 from highlighter.errors import InputError, UsageError
 from highlighter.eval import (
@@ -279,20 +280,6 @@ def test_a_benchmark_is_one_entry(tmp_path):
 
 
 # --- the CLI ----------------------------------------------------------------------
-
-
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    from highlighter.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["highlighter", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_evaluate_youtube_val(youtube_dir, tmp_path, monkeypatch, capsys):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cli_helpers import run_cli_in_process as cli
 
 from highlighter.errors import InputError, UsageError
 from highlighter.eval.datasets import load_dataset
@@ -39,21 +40,6 @@ def build(root: Path, name: str = "youtube") -> Path:
     (root / f"{name}_anno.json").write_text(json.dumps(anno))
     (root / "splits.json").write_text(json.dumps(splits))
     return root
-
-
-def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run the console entry point in-process; (exit code, stdout, stderr)."""
-    from highlighter.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["highlighter", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:
