@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from highlighter.errors import UsageError
-from highlighter.methods.base import Detector, TrainReport, create_method, method_class
+from highlighter.methods.base import Detector, TrainReport, create_method, method_class, preset_config
 from highlighter.methods.config import parse_overrides
 from highlighter.methods.data import SPLITS
 
@@ -50,6 +50,7 @@ def train_detector(
     epochs: int | None = None,
     device: str | None = None,
     overrides: Sequence[str] = (),
+    preset: str | None = None,
     splits: Sequence[str] = (),
     command: str = "",
     log: Callable[[str], None] | None = None,
@@ -57,7 +58,7 @@ def train_detector(
     """Train any registered trainable detector on benchmark feature dirs and save it.
 
     Generic over the registry: the config dataclass of ``method`` defines what
-    ``overrides`` (``key=value``) may set; ``epochs`` and ``device`` map to the config
+    ``overrides`` (``key=value``) may set, on top of ``preset`` (the method's named config); ``epochs`` and ``device`` map to the config
     fields of those names. Labels are loaded with the data; `Detector.fit` hides
     them from unsupervised methods. The weights' ``info`` records data dirs, splits
     and video counts, feature dims, seed, command line and training seconds.
@@ -74,6 +75,7 @@ def train_detector(
         raise UsageError(f"--split given {len(splits)} times for {len(data)} --data dirs; give it once or once per dir")
     if device is not None:
         resolve_device(device)  # fail before loading data
+    preset_config(method, preset)  # an unknown preset fails before loading data
     kwargs = parse_overrides(cls.config_class, overrides)
     names = {f.name for f in dataclasses.fields(cls.config_class)}
     for key, value in (("epochs", epochs), ("device", device)):
@@ -82,7 +84,7 @@ def train_detector(
         if key not in names:
             raise UsageError(f"--{key}: method '{method}' has no '{key}' setting")
         kwargs[key] = value
-    det = create_method(method, **kwargs)
+    det = create_method(method, preset=preset, **kwargs)
 
     videos, sources = [], []
     for i, spec in enumerate(data):
@@ -104,6 +106,7 @@ def train_detector(
         "visual_dim": int(videos[0].visual.shape[1]),
         "audio_dim": int(videos[0].audio.shape[1]) if videos[0].audio is not None else None,
         "seed": seed,
+        **({"preset": preset} if preset else {}),
         "command": command,
         "train_seconds": round(seconds, 1),
         "final_loss": report.losses[-1] if report.losses else {},

@@ -48,6 +48,7 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results (per domain and per video) as JSON."),
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="Write per-clip scores as JSONL, one line per video and method."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random baseline."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named config of the --method detectors, e.g. 'paper' (rasl: the shipped weights of the paper's configuration; default: pretrained on each video)."),
 ) -> None:
     """Score detectors on YouTube Highlights (mAP) or TVSum (top-5 mAP, UMT and papers' protocols), per domain."""
     from highlighter.errors import InputError, UsageError
@@ -75,7 +76,7 @@ def evaluate(
             common.check_out_file(out, option)  # a folder in the way fails now, not after scoring
     name = detect_name(data)
     split = split or default_split(data)
-    entries = select_detectors(name, method, [str(w) for w in weights or []], all_methods, baselines, seed)
+    entries = select_detectors(name, method, [str(w) for w in weights or []], all_methods, baselines, seed, preset)
     if all_methods and not any(e.weights for e in entries):
         common.warn(f"--all: no shipped weights for {name} in {shipped_dir()}; only the baselines are scored")
     dataset = load_dataset(data, split, name=name)

@@ -28,6 +28,7 @@ def train(
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed: same seed, same data, same weights."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the method's number of epochs."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named config of the method, e.g. 'paper' (the paper's literal settings); --set applies on top."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable); ablations are flags, e.g. --set use_sa=false."),
 ) -> None:
     """Train a detector on benchmark features (unsupervised methods never read labels); writes fp16 safetensors."""
@@ -43,6 +44,7 @@ def train(
         epochs=epochs,
         device=device,
         overrides=overrides or [],
+        preset=preset,
         splits=split or [],
         command=command,
         log=common.info,

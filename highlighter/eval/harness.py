@@ -190,13 +190,15 @@ def select_detectors(
     all_shipped: bool = False,
     baselines: bool = True,
     seed: int = 0,
+    preset: str | None = None,
 ) -> list[Entry]:
     """The detectors an ``evaluate`` run scores, in table order (each via `resolve_detector`).
 
     * each ``weights`` file is loaded (its metadata names the method); a ``methods``
       entry naming the same method uses that file instead of shipped weights;
     * a training-free method is built by name (``random`` gets ``seed``);
-    * a trainable method without a file uses its shipped weights for ``dataset_name``;
+    * a trainable method without a file uses its shipped weights for ``dataset_name``, or, when
+      its default preset (or ``preset``) needs none, is built by name (RASL: per video);
     * ``all_shipped`` adds every registered method with shipped weights for the dataset;
     * ``baselines`` appends ``random`` and ``feature-norm`` unless already listed.
     """
@@ -204,11 +206,13 @@ def select_detectors(
     from highlighter.methods.shipped import resolve_detector, shipped_weights
 
     def resolve(method: str | None, path: str | Path | None = None) -> Entry:
+        named = method is not None and path is None and method not in BASELINES
         try:
-            r = resolve_detector(method, path, dataset_name, seed=seed)
+            r = resolve_detector(method, path, dataset_name, seed=seed, preset=preset if named else None)
         except WeightsMissingError as exc:  # a method named without weights: the options do not fit
             raise UsageError(str(exc)) from None
-        return Entry(method or r.detector.name, r.detector, r.weights)
+        label = method or r.detector.name
+        return Entry(f"{label} ({preset})" if named and preset else label, r.detector, r.weights)
 
     entries: list[Entry] = []
     loaded: dict[str, list[Entry]] = {}

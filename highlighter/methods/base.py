@@ -63,6 +63,12 @@ class Detector(ABC):
     uses_audio: ClassVar[bool] = False  # needs the audio FVS at inference
     audio_optional: ClassVar[bool] = False  # uses audio when a video has it, scores without it otherwise
     trainable: ClassVar[bool] = True
+    # Named configs (`--preset NAME`): config values on top of the defaults. "paper" is the paper's
+    # literal settings wherever our defaults depart from it; each departure is a config field.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The preset a detector built by name (no weights file) scores with, e.g. RASL's "video"
+    # (pretrains on each video itself); None: the config defaults.
+    default_preset: ClassVar[str | None] = None
 
     config: Any  # an instance of config_class
     info: dict[str, Any]
@@ -84,6 +90,11 @@ class Detector(ABC):
     def audio_at_inference(cls, config: Any) -> bool:
         """Whether a detector with ``config`` needs the audio FVS to score."""
         return bool(cls.uses_audio)
+
+    @classmethod
+    def needs_weights(cls, config: Any) -> bool:
+        """Whether a detector with ``config`` must load trained weights before it can score."""
+        return bool(cls.trainable)
 
     @abstractmethod
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
@@ -184,9 +195,23 @@ def method_class(name: str) -> type[Detector]:
     return METHODS.get(name)
 
 
-def create_method(name: str, **config: Any) -> Detector:
-    """A fresh (untrained) detector; keyword args override its config dataclass fields."""
-    return method_class(name)(**config)
+def preset_config(name: str, preset: str | None) -> dict[str, Any]:
+    """The config values of ``name``'s preset (``None``: none); an unknown preset is a usage error."""
+    if preset is None:
+        return {}
+    presets = method_class(name).presets
+    if preset not in presets:
+        have = ", ".join(sorted(presets)) or "none"
+        raise UsageError(f"method '{name}' has no preset '{preset}'; its presets: {have}")
+    return dict(presets[preset])
+
+
+def create_method(name: str, preset: str | None = None, **config: Any) -> Detector:
+    """A fresh (untrained) detector: the defaults, then ``preset``'s values, then keyword args."""
+    det = method_class(name)(**{**preset_config(name, preset), **config})
+    if preset is not None:
+        det.info = {**(det.info or {}), "preset": preset}
+    return det
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

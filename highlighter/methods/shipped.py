@@ -21,7 +21,8 @@ from pathlib import Path
 
 from highlighter import settings
 from highlighter.errors import WeightsMissingError
-from highlighter.methods.base import Detector, create_method, load_method, method_class
+from highlighter.methods.base import Detector, create_method, load_method, method_class, preset_config
+from highlighter.methods.config import make_config
 
 ENV_VAR = settings.DETECTOR_WEIGHTS_VAR
 PACKAGE_WEIGHTS_DIR = settings.PACKAGE_WEIGHTS_DIR
@@ -76,11 +77,13 @@ class ResolvedDetector:
 
 
 def resolve_detector(method: str | None, weights: str | Path | None = None, target: str = "video",
-                     *, seed: int | None = None) -> ResolvedDetector:
+                     *, seed: int | None = None, preset: str | None = None) -> ResolvedDetector:
     """The detector for ``method`` and/or ``weights``.
 
     * ``weights`` given: that file (its metadata names the method; ``method``, if given, must match);
     * a training-free method: built by name (``seed`` goes to those that take one);
+    * ``preset`` (default: the method's ``default_preset``) whose config needs no trained weights
+      (RASL's "video": it pretrains on each video itself): built by name;
     * a trainable method: its shipped weights for ``target``, else `WeightsMissingError`
       saying where they were expected and what to do (callers decide whether that is a
       usage error or a reason for a fallback).
@@ -91,6 +94,10 @@ def resolve_detector(method: str | None, weights: str | Path | None = None, targ
     if method is None:
         raise ValueError("resolve_detector needs a method name or a weights file")
     cls = method_class(method)  # UsageError listing the valid names
+    preset = preset or cls.default_preset
+    values = preset_config(method, preset)
+    if preset is not None and not cls.needs_weights(make_config(cls.config_class, method, values)):
+        return ResolvedDetector(create_method(method, preset=preset))
     if not cls.trainable:
         takes_seed = seed is not None and dataclasses.is_dataclass(cls.config_class) and \
             any(f.name == "seed" for f in dataclasses.fields(cls.config_class))
@@ -100,4 +107,16 @@ def resolve_detector(method: str | None, weights: str | Path | None = None, targ
         raise WeightsMissingError(
             f"method '{method}' has no shipped weights for {target} ({shipped_path(method, target)}); "
             "pass --weights FILE, train one with `highlighter train`, or use a training-free method")
-    return ResolvedDetector(load_method(path, name=method), path)
+    det = load_method(path, name=method)
+    _check_preset(det, path, values, preset)
+    return ResolvedDetector(det, path)
+
+
+def _check_preset(det: Detector, path: Path, values: dict, preset: str | None) -> None:
+    """Shipped weights stand for a preset only if they were trained with its settings."""
+    stored = dataclasses.asdict(det.config)
+    off = [k for k, v in values.items() if k in stored and stored[k] != (tuple(v) if isinstance(v, list) else v)]
+    if off:
+        raise WeightsMissingError(f"method '{det.name}' has no shipped weights for preset '{preset}' ({path.name} "
+                                  f"differs in {', '.join(off)}); train them with `highlighter train --preset {preset}` "
+                                  "and pass --weights FILE")
