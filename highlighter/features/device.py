@@ -16,10 +16,35 @@ from highlighter.errors import UsageError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def no_gpu_device() -> bool:
+    """True when this Linux machine has no NVIDIA (/dev/nvidiactl) or ROCm (/dev/kfd) device node,
+    so torch cannot see a GPU: `auto` resolves to CPU without importing torch."""
+    import os
+    import sys
+
+    return sys.platform.startswith("linux") and not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/kfd"))
+
+
 def _cuda_available() -> bool:
+    if no_gpu_device():
+        return False  # answered without importing torch (~2 s)
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def cuda_problem() -> str | None:
+    """Why torch cannot use CUDA here, in words (None when it can): a CPU-only torch build
+    needs another wheel, while a CUDA build that sees no GPU points at the driver or
+    CUDA_VISIBLE_DEVICES; the two need different fixes."""
+    import torch
+
+    if torch.version.cuda is None:
+        return f"this torch build ({torch.__version__}) has no CUDA support; install a CUDA build of torch"
+    if not _cuda_available():
+        return (f"no CUDA GPU is visible to torch {torch.__version__} (CUDA {torch.version.cuda}) on this machine; "
+                "check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES")
+    return None
 
 
 def resolve_device(requested: str = "auto") -> str:
@@ -31,8 +56,7 @@ def resolve_device(requested: str = "auto") -> str:
         return "cpu"
     if req == "cuda" or req.startswith("cuda:"):
         if not _cuda_available():
-            raise UsageError(f"--device {requested}: no CUDA GPU is visible to torch on this machine; "
-                             "use --device cpu (or auto)")
+            raise UsageError(f"--device {requested}: {cuda_problem()}; or use --device cpu (or auto)")
         if ":" in req:
             import torch
 

@@ -129,8 +129,10 @@ class Cnn14(nn.Module):
         self.fc_audioset = nn.Linear(2048, classes)
 
     def logmel(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, S) waveform → (B, 1, T, 64) log-mel in dB (before bn0)."""
-        return self.logmel_extractor(self.spectrogram_extractor(wav))
+        """(B, S) waveform → (B, 1, T, 64) log-mel in dB (before bn0), always in float32: under fp16
+        autocast the 1e-10 floor rounds to 0, so silence gave log10(0) = -inf and NaN features."""
+        with torch.autocast(device_type=wav.device.type, enabled=False):
+            return self.logmel_extractor(self.spectrogram_extractor(wav.float()))
 
     def forward(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.logmel(wav)
