@@ -52,7 +52,7 @@ from highlighter.features.base import DEFAULT_AUDIO, DEFAULT_VISUAL, OFFLINE_AUD
 from highlighter.methods import DEFAULT_METHOD
 from highlighter.outputs.schema import DetectResult, MethodInfo, Signal, VideoInfo, WeightsInfo
 from highlighter.outputs.segments import SelectConfig, select_segments
-from highlighter.outputs.shots import clean_cuts, find_cuts
+from highlighter.outputs.shots import ShotCuts, ShotTap, clean_cuts, find_cuts
 
 DEFAULT_BACKBONES: tuple[str, str | None] = (DEFAULT_VISUAL, DEFAULT_AUDIO)
 DEFAULT_TARGET = "video"  # shipped weights `{method}-video.safetensors` are for raw videos
@@ -67,6 +67,7 @@ class DetectConfig:
     method: str = DEFAULT_METHOD
     backbone: str = "auto"  # "auto", a visual backbone name, or "visual+audio" (e.g. "i3d+panns")
     weights: str | None = None  # detector weights file; None = the shipped weights of `method`
+    preset: str | None = None  # the method's named config (rasl: "video" = default, "paper" = the shipped weights)
     select: SelectConfig = field(default_factory=SelectConfig)
     cache_dir: str | None = None  # feature cache; None = the default cache
     use_cache: bool = True
@@ -91,6 +92,10 @@ class DetectConfig:
             check_weights_file(self.weights)
         if self.pretrain not in PRETRAIN_MODES:
             raise UsageError(f"pretrain {self.pretrain!r}: use {' or '.join(PRETRAIN_MODES)}")
+        if self.preset is not None:
+            from highlighter.methods.base import preset_config
+
+            preset_config(self.method, self.preset)  # unknown preset: one line listing the method's presets
         if self.pretrain == "video" and getattr(method_class(self.method), "per_video", None) is None:
             raise UsageError(f"method '{self.method}' cannot pretrain on the video itself; "
                              "pretrain='video' is for rasl")
@@ -139,6 +144,7 @@ class Plan:
     mode: str | None = None  # "weights" | "video" (pretrained per video) | None (training-free)
     why: str | None = None  # video mode: why it pretrains on the video
     no_audio: str | None = None  # video mode without an audio backbone: why
+    choice: str | None = None  # the one line saying which backbones and method run and why (CPU default)
 
 
 # --------------------------------------------------------------------------- resolving
@@ -186,11 +192,12 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_detector(method: str, weights: str | Path | None) -> tuple[Any, WeightsInfo | None]:
+def load_detector(method: str, weights: str | Path | None,
+                  preset: str | None = None) -> tuple[Any, WeightsInfo | None]:
     """A ready detector (`methods.shipped.resolve_detector`) and what the result records of its weights."""
     from highlighter.methods.shipped import resolve_detector
 
-    r = resolve_detector(method, weights, DEFAULT_TARGET)
+    r = resolve_detector(method, weights, DEFAULT_TARGET, preset=preset)
     if r.weights is None:
         return r.detector, None
     return r.detector, WeightsInfo(id=r.weights.name, sha256=sha256_of(r.weights), path=str(r.weights.resolve()))
@@ -204,6 +211,38 @@ def offline_backbones(audio_wanted: bool) -> tuple[str, str | None]:
     visual = OFFLINE_VISUAL if OFFLINE_VISUAL in BACKBONES else "efficientnet-lite0"
     audio = OFFLINE_AUDIO if audio_wanted and OFFLINE_AUDIO and OFFLINE_AUDIO in BACKBONES else None
     return visual, audio
+
+
+I3D_CPU_COST = "I3D costs ~6 min per minute of video on a 2-core CPU"  # 0.17 video-s per wall-s (README)
+
+
+def cpu_only(device: str) -> bool:
+    """Whether the backbones will run on the CPU (``auto`` without a visible CUDA device)."""
+    from highlighter.features.device import resolve_device
+
+    return device == "cpu" or (device == "auto" and resolve_device("auto") == "cpu")
+
+
+def cpu_backbones() -> tuple[str, str | None]:
+    """The CPU default: the offline pair even when the I3D checkpoint is cached (I3D runs at 0.17
+    video-s per wall-s here: 6 min per minute of video). Without the checkpoint nothing is
+    downloaded: `WeightsMissingError`, so that `offline_plan` announces the fallback as before."""
+    from highlighter.features.base import backbone_class
+    from highlighter.features.weights import is_cached
+
+    name = backbone_class(DEFAULT_BACKBONES[0]).spec.weights
+    if name and not is_cached(name):
+        raise WeightsMissingError(f"{DEFAULT_BACKBONES[0]} weights are not cached and a CPU run does not fetch them "
+                                  f"({I3D_CPU_COST}, --backbone {DEFAULT_BACKBONES[0]} to use it)")
+    return offline_backbones(True)
+
+
+def cpu_choice_line(visual: str, audio: str | None, method: str, mode: str | None) -> str:
+    """The one line a CPU run prints (and the JSON keeps as ``method.why``) when it picks the offline pair."""
+    how = {"video": "per-video", "weights": "trained weights"}.get(mode or "", "training-free")
+    pair = visual + (f" + {audio}" if audio else "")
+    return (f"using {pair} with {method} ({how}): CPU only, {I3D_CPU_COST}; "
+            f"--backbone {DEFAULT_BACKBONES[0]} to use it")
 
 
 def offline_plan(method: str, exc: WeightsMissingError) -> Plan:
@@ -254,6 +293,17 @@ def _check_dims(det: Any, visual: str, method: str) -> None:
 
 
 # --------------------------------------------------------------------------- pipeline
+def tap_cuts(tap: ShotTap | None, meta: dict, video: Path) -> ShotCuts | None:
+    """The shot cuts of the shared decode pass, or those the feature file recorded on a cache hit;
+    None when neither has them (the caller then runs `find_cuts`)."""
+    if tap is not None and tap.times:
+        return tap.result(video)
+    saved = meta.get("shot_cuts")
+    if isinstance(saved, dict) and isinstance(saved.get("cuts"), list):
+        return ShotCuts(cuts=clean_cuts(saved["cuts"]), seconds=0.0)
+    return None
+
+
 @dataclass
 class VideoFeatureSet:
     """A video's probe and features: everything `Pipeline.score` and `Pipeline.select` need,
@@ -277,6 +327,7 @@ class Pipeline:
 
     def __init__(self, config: DetectConfig | None = None, log: Log | None = None):
         from highlighter.features.extract import ExtractConfig, Extractor
+        from highlighter.methods.base import method_class
 
         self.config = cfg = config or DetectConfig()
         self.log = log or (lambda _m: None)
@@ -285,14 +336,17 @@ class Pipeline:
             self.extract_config = ExtractConfig(visual=self.plan.visual, audio=self.plan.audio, device=cfg.device)
             self.extractor = Extractor(self.extract_config)
         except WeightsMissingError as exc:
-            if not cfg.fallback or cfg.backbone != "auto" or cfg.weights is not None:
-                raise
+            if not cfg.fallback or cfg.backbone != "auto" or cfg.weights is not None or \
+                    cfg.preset not in (None, getattr(method_class(cfg.method), "default_preset", None)):
+                raise  # a pinned backbone, weights file or preset is never silently replaced
             self.plan = offline_plan(cfg.method, exc)
             self.extract_config = ExtractConfig(visual=self.plan.visual, audio=self.plan.audio, device=cfg.device)
             self.extractor = Extractor(self.extract_config)
         if self.plan.fallback:
             self.log(self.plan.fallback)
             warnings.warn(self.plan.fallback, HighlighterWarning, stacklevel=2)
+        elif self.plan.choice:
+            self.log(self.plan.choice)
         elif self.plan.why and cfg.pretrain != "video":
             self.log(f"{self.plan.why} — {self.plan.method} pretrains on each video itself")
 
@@ -302,18 +356,24 @@ class Pipeline:
         method = cfg.method
         per_video = getattr(method_class(method), "per_video", None)
         try:
-            det, winfo = load_detector(method, cfg.weights)
+            det, winfo = load_detector(method, cfg.weights, cfg.preset)
         except WeightsMissingError:
             if per_video is None or cfg.backbone == "auto":
                 raise  # auto backbones: `offline_plan` decides
             det, winfo = None, None  # a pinned backbone: pretrain on each video in its feature space
+        cpu_default = False
         if cfg.backbone == "auto":
-            visual, audio = detector_backbones(det) or DEFAULT_BACKBONES
+            trained_on = detector_backbones(det)
+            visual, audio = trained_on or DEFAULT_BACKBONES
+            if trained_on is None and visual == DEFAULT_BACKBONES[0] and cpu_only(cfg.device):
+                (visual, audio), cpu_default = cpu_backbones(), True  # I3D on CPU: 6 min per minute of video
         else:
             visual, audio = parse_backbone(cfg.backbone)
         fits = det is not None and dims_fit(det, visual)
         mode, why = ("weights" if getattr(det, "trainable", False) else None), None
-        if per_video is not None and (cfg.pretrain == "video" or (not fits and cfg.weights is None)):
+        if per_video is not None and winfo is None and det is not None and not det.needs_weights(det.config):
+            mode, why = "video", f"{method}'s default: it pretrains on each video itself"  # any feature space
+        elif per_video is not None and (cfg.pretrain == "video" or (not fits and cfg.weights is None)):
             det, mode = per_video(det if fits else None), "video"
             winfo = winfo if fits else None  # the weights it starts from, if any
             why = "asked for" if cfg.pretrain == "video" else f"no {method} weights for {visual} features"
@@ -324,7 +384,8 @@ class Pipeline:
         if not getattr(det, "uses_audio", False):
             audio = None  # the detector scores from vision alone: do not pay for audio features
         return Plan(method=method, detector=det, weights=winfo, visual=visual, audio=audio, requested=method,
-                    mode=mode, why=why, no_audio=None if audio else "no audio backbone given (--backbone VISUAL+AUDIO)")
+                    mode=mode, why=why, no_audio=None if audio else "no audio backbone given (--backbone VISUAL+AUDIO)",
+                    choice=cpu_choice_line(visual, audio, method, mode) if cpu_default else None)
 
     def features(self, video: str | Path, progress: Any = None) -> VideoFeatureSet:
         """Probe ``video`` once and get its features (from the cache when up to date)."""
@@ -335,15 +396,18 @@ class Pipeline:
         t0 = time.perf_counter()
         info = probe_video(video)
         cached = False
+        tap = ShotTap() if self.config.shots else None  # shots from the frames the backbone's pass decodes
         if self.config.use_cache:
             ff, cached = cached_features(video, self.config.cache_dir, self.extract_config, extractor=self.extractor,
-                                         progress=progress, info=info)
+                                         progress=progress, info=info, frame_hook=tap)
         else:
-            ff = self.extractor.extract(video, progress, info=info)
+            ff = self.extractor.extract(video, progress, info=info, frame_hook=tap)
         if ff.visual is None:
             raise InputError(f"{video}: the feature file has no visual features; re-run with a visual backbone")
         seconds = time.perf_counter() - t0
-        shots = find_cuts(video) if self.config.shots else None
+        shots = None
+        if self.config.shots:
+            shots = tap_cuts(tap, ff.meta, video) or find_cuts(video)  # a cache hit without cuts: their own pass
         return VideoFeatureSet(video, info, ff, cached, seconds, shots=shots)
 
     def uses_audio(self, feats: VideoFeatureSet) -> bool:
@@ -393,7 +457,7 @@ class Pipeline:
                             fps=float(v.fps) if v and v.fps else None, has_audio=info.has_audio,
                             size_bytes=info.size_bytes),
             method=MethodInfo(name=self.plan.method, weights=self.plan.weights, requested=self.plan.requested,
-                              fallback=self.plan.fallback, mode=self.plan.mode,
+                              fallback=self.plan.fallback, mode=self.plan.mode, why=self.plan.choice,
                               pretrain=feats.pretrain if self.plan.mode == "video" else None),
             visual_backbone=ff.meta.get("visual_backbone") or self.extract_config.backbone_id(self.plan.visual),
             audio_backbone=(ff.meta.get("audio_backbone") if self.uses_audio(feats) else None),
@@ -499,36 +563,64 @@ def output_stem(out_dir: str | Path, rel: Path) -> Path:
     return Path(out_dir) / rel
 
 
+@dataclass
+class DetectJob:
+    """The per-video work of `detect_many`: detect, write the outputs (atomically), return them.
+
+    An object, not a closure, so that a cluster runner (`batch_ray`) can ship it: pickling drops
+    the loaded models and the progress sink, and ``prepare`` loads them once per process."""
+
+    config: DetectConfig
+    formats: tuple[str, ...]
+    report: bool = False
+    log: Log | None = None
+    progress: Any = None
+    pipe: Pipeline | None = None
+
+    def prepare(self) -> None:
+        if self.pipe is None:
+            self.pipe = Pipeline(self.config, log=self.log)
+
+    def __call__(self, job: Job) -> Detected:
+        from highlighter.outputs.report import write_report
+        from highlighter.outputs.writers import write_outputs
+
+        self.prepare()
+        result = self.pipe.run(job.source, progress=self.progress)
+        outputs = write_outputs(result, job.output, self.formats)
+        if self.report:
+            outputs["html"] = write_report(result, job.output.with_name(job.output.name + ".html"), video=job.source)
+        return Detected(result, outputs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "pipe": None, "progress": None}
+
+
 def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str | Path,
                 formats: tuple[str, ...] = ("json", "csv", "edl"), report: bool = False,
                 log: Log | None = None, progress: Any = None,
-                on_done: Callable[[VideoOutcome], None] | None = None) -> BatchReport[Detected]:
+                on_done: Callable[[VideoOutcome], None] | None = None, runner=run_batch) -> BatchReport[Detected]:
     """Detect in every video under ``inputs``, writing ``OUT/<name>.{json,csv,edl[,html]}``
     (with ``report``, a folder or several videos also get ``OUT/index.html`` linking every page).
 
     One file failing (corrupt, no video) is recorded and the rest go on; models are
     loaded once, before the first video (a missing checkpoint without fallback stops
     the run there, since it would fail every file). Returns the results in input order.
+    ``runner``: `batch.run_batch`, or one with its call that runs elsewhere (`batch_ray.RayRunner`).
     """
     from highlighter.features.extract import discover
-    from highlighter.outputs.report import write_index, write_report
-    from highlighter.outputs.writers import write_outputs
+    from highlighter.outputs.report import write_index
 
     t0 = time.perf_counter()
     inputs = list(inputs)
     jobs = [Job(src, output_stem(out_dir, rel)) for src, rel in discover(inputs)]
     if not jobs:
         raise InputError(f"no video files found in {', '.join(str(p) for p in inputs)}")
-    pipe = Pipeline(config, log=log)
+    work = DetectJob(config, tuple(formats), report, log, progress)
+    if runner is run_batch:  # another runner (`batch_ray`) prepares the work where it runs
+        work.prepare()
     if progress is not None and hasattr(progress, "batch_start"):
         progress.batch_start(len(jobs))
-
-    def work(job: Job) -> Detected:
-        result = pipe.run(job.source, progress=progress)
-        outputs = write_outputs(result, job.output, formats)
-        if report:
-            outputs["html"] = write_report(result, job.output.with_name(job.output.name + ".html"), video=job.source)
-        return Detected(result, outputs)
 
     def finished(oc: ItemResult) -> None:
         if progress is not None and hasattr(progress, "video_end"):
@@ -536,7 +628,7 @@ def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str
         if on_done:
             on_done(oc)
 
-    results = run_batch(jobs, work, on_done=finished, result_type=VideoOutcome)
+    results = runner(jobs, work, on_done=finished, result_type=VideoOutcome)
     if report and (len(jobs) > 1 or any(Path(p).is_dir() for p in inputs)):  # a folder run: one page linking all
         write_index(out_dir, results)
     return BatchReport(results, time.perf_counter() - t0)

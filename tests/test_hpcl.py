@@ -21,6 +21,7 @@ from highlighter.methods.hpcl import (
     binary_labels,
     ce_loss,
     hard_pairs,
+    normalize_features,
     hpcl_loss,
     rank_loss,
     sample_indices,
@@ -252,3 +253,43 @@ def test_table_render_marks_protocols():
            "0.650 ± 0.000 | — | — | — |" in text
     assert "papers'" in text and "mean ± std" in text
     assert rt._overrides_from_command("highlighter train --set a=1 -o x --set b=2") == ["a=1", "b=2"]
+
+
+# --- departures from the paper: input scaling, per-domain models, the paper preset ---------
+
+
+@pytest.mark.parametrize("mode", ["scale", "zscore", "l2"])
+def test_input_norm_removes_a_videos_scale(mode):
+    x = np.abs(np.random.default_rng(0).normal(size=(25, 7))).astype(np.float32)
+    np.testing.assert_allclose(normalize_features(7.5 * x, mode), normalize_features(x, mode), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(normalize_features(x, mode)[0], normalize_features(x, mode)[1])  # clips still differ
+    assert normalize_features(x, "none") is not None and np.array_equal(normalize_features(x, "none"), x)
+
+
+def test_scores_do_not_depend_on_a_videos_feature_scale():
+    torch.set_num_threads(1)
+    det = create_method("hpcl", **{**TINY, "epochs": 1, "input_norm": "zscore"})
+    det.fit(_videos(4, 2), seed=0)
+    v = _videos(1, 3)[0]
+    np.testing.assert_allclose(det.score(v.visual, v.audio), det.score(3 * v.visual + 0, 3 * v.audio), atol=1e-5)
+
+
+def test_per_domain_models_route_by_scene_and_roundtrip(tmp_path):
+    torch.set_num_threads(1)
+    shift = np.zeros(12, dtype=np.float32)
+    shift[:6] = 6.0  # domain "b" looks different: its clips point elsewhere in visual space
+    train = _videos(4, 0) + [VideoFeatures(v.vid + "b", "b", "train", v.visual + shift, v.audio, v.labels)
+                             for v in _videos(4, 1)]
+    det = create_method("hpcl", **{**TINY, "epochs": 1, "per_domain": True})
+    det.fit(train, seed=0)
+    assert det.config.domains == ("b", "dom") and len(det.net.nets) == 2
+    assert det.net.route(train[0].visual) == 1 and det.net.route(train[-1].visual) == 0
+    other = det.net.nets[0] if det.net.route(train[0].visual) == 1 else det.net.nets[1]
+    v = train[0]
+    routed = det.score(v.visual, v.audio)
+    det2 = load_method(det.save(tmp_path / "pd.safetensors"))
+    assert det2.config.domains == ("b", "dom")
+    np.testing.assert_allclose(det2.score(v.visual, v.audio), routed, atol=5e-3)
+    vn = normalize_features(v.visual, det.config.input_norm)[None]
+    an = normalize_features(v.audio, det.config.input_norm)[None]
+    assert not np.allclose(det._score_batch(other, vn, an)[0], routed)  # the other domain's model differs

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
-from highlighter.cli.options import (CROSS_CUTS, DURATION, MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, SMOOTH, THRESHOLD,
-                                     TOP, method_option, select_config)
+from highlighter.cli.options import (CROSS_CUTS, DURATION, MAX_LENGTH, MERGE_GAP, MIN_LENGTH, PAD, RAY, SMOOTH,
+                                     THRESHOLD, TOP, batch_runner, method_option, select_config)
 from highlighter.errors import HighlighterError, UsageError
 from highlighter.outputs.writers import DEFAULT_FORMATS, FORMATS
 
@@ -43,6 +43,8 @@ def detect_cmd(
     backbone: str = typer.Option("auto", "--backbone", "-b",
                                  help="'auto' (what the detector was trained on), a visual backbone, or 'visual+audio'."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Detector weights file (default: the shipped ones)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named config of the method (rasl: 'video' = default, "
+                                         "pretrains on each video; 'paper' = the paper's setup, shipped weights)."),
     out: Path = typer.Option(Path("highlights"), "--out", "-o", help="Output folder: OUT/<name>.json/.csv/.edl[.html]."),
     top: Optional[str] = TOP, threshold: Optional[float] = THRESHOLD, min_length: Optional[float] = MIN_LENGTH,
     max_length: Optional[float] = MAX_LENGTH, merge_gap: Optional[float] = MERGE_GAP, pad: Optional[float] = PAD,
@@ -56,6 +58,7 @@ def detect_cmd(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
     no_fallback: bool = typer.Option(False, "--no-fallback",
                                      help="Fail instead of using the offline fallback when weights are missing."),
+    ray: Optional[str] = RAY,
 ) -> None:
     """Score every clip of each video and choose highlight segments; writes JSON, CSV, EDL (and HTML)."""
     from highlighter.api import DetectConfig, detect_many
@@ -64,7 +67,7 @@ def detect_cmd(
 
     # Everything cheap first (no model is loaded before this passes): options, inputs, output folders.
     fmts = parse_formats(formats)
-    config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None,
+    config = DetectConfig(method=method, backbone=backbone, weights=str(weights) if weights else None, preset=preset,
                           select=select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth, duration,
                                                cross_cuts),
                           cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache, device=device,
@@ -73,6 +76,7 @@ def detect_cmd(
     if config.use_cache:
         common.check_out_dir(cache_dir or default_cache_dir(), "--cache-dir" if cache_dir else "feature cache")
     discover(inputs)  # a missing input: one line, before the models load (detect_many lists the videos again)
+    runner = batch_runner(ray)  # --ray without ray installed: one usage line, before any work
 
     def done(oc) -> None:
         if oc.status == "done" and not common.state.quiet:
@@ -80,7 +84,8 @@ def detect_cmd(
             common.info("wrote " + ", ".join(str(p) for p in oc.outputs.values()))
 
     with batch_progress() as bars:
-        outcomes = detect_many(inputs, config, out, fmts, report, log=common.warn, progress=bars, on_done=done)
+        outcomes = detect_many(inputs, config, out, fmts, report, log=common.warn, progress=bars, on_done=done,
+                               runner=runner)
     failed = [o for o in outcomes if o.status == "failed"]
     if common.state.quiet:  # only results (the files written, one per line, for scripts) and errors
         for o in outcomes:

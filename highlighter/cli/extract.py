@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from highlighter.cli import common
+from highlighter.cli.options import RAY, batch_runner
 from highlighter.errors import HighlighterError, UsageError
 from highlighter.features import DEFAULT_AUDIO, DEFAULT_VISUAL
 from highlighter.features.extract import BatchReport, ExtractConfig, extract_many
@@ -55,6 +56,7 @@ def extract_features_cmd(
                                         help="Backbone architectures with random weights (benchmarks, tests)."),
     force: bool = typer.Option(False, "--force", help="Re-extract even when the output is up to date."),
     backend: str = typer.Option("auto", "--decoder", help=f"Frame decoder: {' | '.join(BACKENDS)}."),
+    ray: Optional[str] = RAY,
 ) -> None:
     """Extract visual + audio features on a clip grid, one file per video (skips up-to-date files)."""
     from highlighter.api import check_device
@@ -71,8 +73,9 @@ def extract_features_cmd(
     discover(inputs)  # a missing input: one line now (extract_many lists the videos again)
     check_backbone(vis, "visual")  # imports the backbone's module (torch), hence after the checks above
     check_backbone(aud, "audio")
+    runner = batch_runner(ray)  # --ray without ray installed: one usage line, before any work
     with batch_progress() as bars:
-        report = extract_many(inputs, out, config, bars, force=force)
+        report = extract_many(inputs, out, config, bars, force=force, runner=runner)
     _summary(report)
     if not report.ok:
         # an error (not typer.Exit, which main() runs with standalone_mode=False and would turn into 0)

@@ -86,3 +86,23 @@ def select_config(top, threshold, min_length, max_length, merge_gap, pad, smooth
         merge_gap=merge_gap if merge_gap is not None else b.merge_gap,
         pad=pad if pad is not None else b.pad, smooth=smooth if smooth is not None else b.smooth,
         cross_cuts=cross_cuts if cross_cuts is not None else b.cross_cuts, snap=b.snap)
+
+
+# `--ray` for `detect` and `extract-features`. One option with a value (Typer has no option whose value
+# may be left out, and `--ray DIR` would be ambiguous): Ray's own `ray.init(address=...)` words.
+RAY = typer.Option(None, "--ray", metavar="local|auto|ADDRESS",
+                   help="Run one task per video on a Ray cluster: 'local' starts one on this machine, 'auto' joins "
+                        "the one `ray start` runs here, HEAD:6379 joins that one "
+                        "(pip install 'highlighter\\[ray]'; paths must be the same on every node).")
+
+
+def batch_runner(ray: str | None):
+    """The batch runner for ``--ray``: `batch.run_batch` here, or a `batch_ray.RayRunner` (the only
+    place ray is imported, so every run without --ray works without it)."""
+    from highlighter.batch import run_batch
+
+    if ray is None:
+        return run_batch
+    from highlighter.batch_ray import RayRunner
+
+    return RayRunner(ray)

@@ -19,15 +19,23 @@ Choices:
   Audio clips are zero-padded where the track is shorter than the video.
 * Visual and audio are decoded in two passes (each streaming), which keeps the
   decoders independent and costs one extra demux of the file.
+* Frames are decoded in a thread (`prefetch`, at most two chunks ahead) while the backbone
+  runs on the previous ones: PyAV and torch / ONNX Runtime release the GIL, so the two
+  cores both work. H.264/HEVC frames that nothing references are not decoded at all
+  (`iter_frames(skip_nonref=True)`), and ``frame_hook`` lets a second analysis (shot cuts,
+  `outputs.shots.ShotTap`) see every decoded frame of the same pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
 import os
+import queue
 import stat
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -148,8 +156,10 @@ class Extractor:
         self.visual = create_backbone(config.visual, self.device, config.pretrained) if config.visual else None
         self.audio = create_backbone(config.audio, self.device, config.pretrained) if config.audio else None
 
-    def extract(self, path: str | Path, progress: Progress | None = None, info: Any = None) -> FeatureFile:
-        """Features of one video; ``info`` (its `probe_video`) skips the probe when the caller has it."""
+    def extract(self, path: str | Path, progress: Progress | None = None, info: Any = None,
+                frame_hook: Any = None) -> FeatureFile:
+        """Features of one video; ``info`` (its `probe_video`) skips the probe when the caller has it;
+        ``frame_hook`` (an `io.video.FrameHook`) sees every frame the visual pass decodes."""
         from highlighter import __version__
         from highlighter.io.probe import probe_video
 
@@ -169,8 +179,11 @@ class Extractor:
 
         padded: dict[str, int] = {}
         visual = audio = None
+        timings: dict[str, float] = {}
         if self.visual is not None:
-            visual, vpad, decoded_end = self._visual(path, info, starts, ends, progress)
+            t1 = time.perf_counter()
+            visual, vpad, decoded_end = self._visual(path, info, starts, ends, progress, frame_hook, timings)
+            timings["visual"] = time.perf_counter() - t1
             keep = decoded_clips(self.config.grid, duration, decoded_end)
             if keep is not None:  # the frames stop early: the grid ends where they do
                 log.warning("%s: frames decode only up to %.2f s of the %.2f s the file claims; "
@@ -180,15 +193,15 @@ class Extractor:
                 visual, vpad = visual[:keep], vpad[:keep]
             padded["visual"] = int(vpad.sum())
         if run_audio:
+            t1 = time.perf_counter()
             audio, apad = self._audio(path, info, starts, ends, progress)
+            timings["audio"] = time.perf_counter() - t1
             padded["audio"] = int(apad.sum()) if apad is not None else 0
             if audio is None:  # the decoder found no usable audio stream after all
                 has_audio = False
         if padded.get("visual"):
             log.warning("%s: %d clip(s) had no decoded frame and repeat a neighbour", path, padded["visual"])
         cfg = self.config
-        import torch
-
         meta: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -203,20 +216,27 @@ class Extractor:
             "padded_clips": padded,
             "device": self.device,
             "precision": "fp16" if self.fp16 else "fp32",
-            "versions": {"highlighter": __version__, "torch": torch.__version__, "numpy": np.__version__},
+            "versions": {"highlighter": __version__, "torch": _version_of("torch"), "numpy": np.__version__},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - t0, 3),
+            "timings": {k: round(v, 3) for k, v in timings.items()},
         }
+        meta.update(getattr(frame_hook, "meta", dict)())  # what the hook found in the same pass (shot cuts)
         return FeatureFile(starts=starts, ends=ends, visual=visual, audio=audio, meta=meta)
 
     # -- visual ---------------------------------------------------------------
-    def _visual(self, path: Path, info, starts, ends, progress: Progress) -> tuple[np.ndarray, np.ndarray, float]:
-        """(features, padded flag per clip, end of the decoded frames in seconds)."""
+    def _visual(self, path: Path, info, starts, ends, progress: Progress, frame_hook: Any = None,
+                timings: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """(features, padded flag per clip, end of the decoded frames in seconds); the decode thread's
+        busy seconds go to ``timings['decode']``."""
         from highlighter.io import iter_frames
 
         bb = self.visual
-        chunks = iter_frames(path, fps=bb.fps, short_side=bb.short_side or None, chunk_size=self.config.chunk_size,
-                             backend=self.config.decode_backend, info=info)
+        backend = self.config.decode_backend
+        chunks = prefetch(iter_frames(path, fps=bb.fps, short_side=bb.short_side or None,
+                                      chunk_size=self.config.chunk_size, backend=backend, info=info,
+                                      on_frame=frame_hook, skip_nonref=backend == "auto"),
+                          busy=timings, key="decode")
         last = [-np.inf]  # latest sample time that got a decoded frame
 
         def timed() -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -258,7 +278,7 @@ class Extractor:
 
         def flush() -> None:
             nonlocal out, first, batch
-            with inference(self.device, self.fp16):
+            with inference(self.device, self.fp16) if getattr(bb, "uses_torch", True) else contextlib.nullcontext():
                 feats = np.asarray(bb.embed_clips(batch), dtype=np.float32)
             if feats.shape[0] != len(batch):
                 raise RuntimeError(f"backbone {bb.id} returned {feats.shape[0]} rows for {len(batch)} clips")
@@ -281,6 +301,81 @@ class Extractor:
         if out is None or done != n:
             raise InputError(empty_msg)
         return out, padded
+
+
+def _version_of(package: str) -> str | None:
+    """An installed package's version without importing it (torch takes seconds to import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable[Any], depth: int = 2, busy: dict[str, float] | None = None,
+             key: str = "decode") -> Iterator[Any]:
+    """``items`` produced in a daemon thread at most ``depth`` ahead of the consumer.
+
+    Why: decoding and inference then overlap on two cores (both release the GIL). Memory
+    stays bounded (``depth`` items in the queue, one being made). An exception in the
+    producer is raised in the consumer; a consumer that stops early stops the producer
+    (and closes its generator, so the decoder's file is closed). ``busy[key]``: seconds
+    the producer spent making items.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(x: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        it = iter(items)
+        spent = 0.0
+        try:
+            while True:
+                t = time.perf_counter()
+                try:
+                    x = next(it)
+                except StopIteration:
+                    break
+                finally:
+                    spent += time.perf_counter() - t
+                if not put((None, x)):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put((exc, None))
+            return
+        finally:
+            if busy is not None:
+                busy[key] = busy.get(key, 0.0) + spent
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+        put((None, _DONE))
+
+    thread = threading.Thread(target=produce, name="highlighter-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            exc, x = q.get()
+            if exc is not None:
+                raise exc
+            if x is _DONE:
+                return
+            yield x
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def decoded_clips(grid: ClipGrid, duration: float, decoded_end: float) -> int | None:
@@ -457,15 +552,16 @@ def load_or_extract(path: str | Path, cache_dir: str | Path | None = None, confi
 
 def cached_features(path: str | Path, cache_dir: str | Path | None = None, config: ExtractConfig | None = None,
                     *, extractor: Extractor | None = None, progress: Progress | None = None,
-                    force: bool = False, info: Any = None) -> tuple[FeatureFile, bool]:
+                    force: bool = False, info: Any = None, frame_hook: Any = None) -> tuple[FeatureFile, bool]:
     """`load_or_extract` that also says whether the features came from the cache; ``info``
-    (the video's `probe_video`) saves a second probe on a miss."""
+    (the video's `probe_video`) saves a second probe on a miss; ``frame_hook``: see `Extractor.extract`
+    (not called on a cache hit)."""
     config = config or (extractor.config if extractor else ExtractConfig())
     out = cache_path(path, cache_dir or default_cache_dir())
     if not force and check_output(out, path, config) is None:
         return FeatureFile.load(out), True
     extractor = extractor or Extractor(config)
-    ff = extractor.extract(path, progress, info=info)
+    ff = extractor.extract(path, progress, info=info, frame_hook=frame_hook)
     ff.save(out)
     return ff, False
 
@@ -537,14 +633,40 @@ class VideoResult(ItemResult[float]):
         return float(self.value or 0.0)
 
 
+@dataclass
+class ExtractJob:
+    """The per-video work of `extract_many`: extract, save (atomically), return the seconds of video.
+
+    An object, not a closure, so that a cluster runner (`batch_ray`) can ship it: pickling drops
+    the loaded backbones and the progress sink, and ``prepare`` loads them once per process."""
+
+    config: ExtractConfig
+    extractor: Extractor | None = None
+    progress: Progress = _NULL
+
+    def prepare(self) -> None:
+        if self.extractor is None:
+            self.extractor = Extractor(self.config)  # raises once for missing weights / bad device
+
+    def __call__(self, job: Job) -> float:
+        self.prepare()
+        ff = self.extractor.extract(job.source, self.progress)
+        ff.save(job.output)
+        return float(ff.meta.get("duration", 0.0))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config, "extractor": None, "progress": _NULL}
+
+
 def extract_many(paths: Iterable[str | Path], out_dir: str | Path, config: ExtractConfig,
                  progress: Progress | None = None, *, force: bool = False,
-                 extractor: Extractor | None = None) -> BatchReport[float]:
+                 extractor: Extractor | None = None, runner=run_batch) -> BatchReport[float]:
     """Extract every video under ``paths`` into ``out_dir``, skipping up-to-date outputs.
 
     One video failing (corrupt, unreadable) is recorded and the rest go on (`batch.run_batch`).
     Backbones are loaded once, before the first extraction, and only if some
-    video needs extracting — a missing checkpoint fails the whole run there."""
+    video needs extracting — a missing checkpoint fails the whole run there. ``runner``:
+    `batch.run_batch`, or one with its call that runs elsewhere (`batch_ray.RayRunner`)."""
     progress = progress or _NULL
     t0 = time.perf_counter()
     paths = list(paths)
@@ -569,19 +691,15 @@ def extract_many(paths: Iterable[str | Path], out_dir: str | Path, config: Extra
     checked = run_batch(jobs, stale, on_done=settled, result_type=VideoResult)
     reasons = {r.source: r.value for r in checked if r.status == DONE}
     todo = [j for j in jobs if j.source in reasons]
-    if todo and extractor is None:
-        extractor = Extractor(config)  # raises once for missing weights / bad device
-
-    def extract(job: Job) -> float:
-        ff = extractor.extract(job.source, progress)
-        ff.save(job.output)
-        return float(ff.meta.get("duration", 0.0))
+    work = ExtractJob(config, extractor, progress)
+    if todo and runner is run_batch:  # another runner (`batch_ray`) prepares the work where it runs
+        work.prepare()
 
     def extracted(r: ItemResult) -> None:
         if r.status == DONE:
             r.message = reasons[r.source]
         progress.video_end(r.source, r.status)
 
-    done = {r.source: r for r in run_batch(todo, extract, on_done=extracted, result_type=VideoResult)}
+    done = {r.source: r for r in runner(todo, work, on_done=extracted, result_type=VideoResult)}
     results = [done.get(r.source, r) for r in checked]  # input order
     return BatchReport(results, time.perf_counter() - t0)

@@ -19,7 +19,7 @@ Choices where the paper is silent (each a config field):
   sigmoid of that logit.
 * Batches of 8 videos, padded and masked (batch size not given; 8 keeps 100 YouTube
   epochs to minutes on a CPU). Adam, lr and epochs per dataset from Sec. 4.1 through
-  ``preset`` (youtube: 5e-3, 100 epochs; tvsum: 2.5e-3, 20).
+  ``schedule`` (youtube: 5e-3, 100 epochs; tvsum: 2.5e-3, 20).
 * K is searched over 2..``k_max`` (10; "a range of values" in the paper), K-means
   with 10 restarts. A clip's recurrence includes its own video's clips (eq. 1 sums
   over all clips of the pseudo-category).
@@ -52,24 +52,33 @@ from highlighter.methods.base import Detector, TrainReport, register_method
 from highlighter.methods.config import choice
 from highlighter.methods.data import check_features
 from highlighter.methods.layers import AttnLayer, pad_batch
-from highlighter.methods.torch_utils import iter_batches, training_run
+from highlighter.methods.torch_utils import iter_batches, iter_length_batches, training_run
 
-PRESETS = {"youtube": (5e-3, 100), "tvsum": (2.5e-3, 20)}
+SCHEDULES = {"youtube": (5e-3, 100), "tvsum": (2.5e-3, 20)}  # Sec. 4.1: (lr, epochs) per dataset
 
 
 @dataclass
 class AVRConfig:
-    """Defaults reproduce the paper's full model; ``lr``/``epochs`` None = from ``preset``."""
+    """The paper's full model except the fields marked *departure* (``presets["paper"]`` undoes them).
+
+    ``lr``/``epochs`` None = from ``schedule``.
+    """
 
     visual_dim: int = 1024
     audio_dim: int = 2048
     d: int = 128
     dropout: float = 0.1
-    preset: str = choice(*PRESETS)
+    schedule: str = choice(*SCHEDULES)
     lr: float | None = None
     epochs: int | None = None
     batch_size: int = 8
     top_percent: float = 50.0
+    # *departure*: what ranks the clips before the top t % become pseudo-highlights. The paper's
+    # "recurrence" (eqs. 1-2) scores at chance on these ReLU features (docs/avr.md); "feature-norm",
+    # the training-free L2 norm of the visual feature, is a label-free prior that does carry signal.
+    prior: str = choice("feature-norm", "recurrence")
+    # *departure*: batches of videos of similar length (the paper gives no batching): ~3x less padding.
+    length_batches: bool = True
     n_components: int = 10
     k_min: int = 2
     k_max: int = 10
@@ -319,6 +328,8 @@ class AVR(Detector):
 
     def _ph_scores(self, visual: np.ndarray, audio: np.ndarray, k: int) -> np.ndarray:
         c = self.config
+        if c.prior == "feature-norm":
+            return np.linalg.norm(np.asarray(visual, dtype=np.float64), axis=1)
         vph = recurrence(visual, self.cluster["category_visual"][k].double().numpy(), c.similarity)
         aph = recurrence(audio, self.cluster["category_audio"][k].double().numpy(), c.similarity)
         return {"av": (vph + aph) / 2, "a": aph, "v": vph}[c.pseudo_labels]
@@ -362,7 +373,7 @@ class AVR(Detector):
             raise InputError(f"avr: {len(missing)} training videos have no audio features (e.g. {missing[0]}); "
                              "AVR needs both modalities to build pseudo-highlights")
         c.visual_dim, c.audio_dim = int(videos[0].visual.shape[1]), int(videos[0].audio.shape[1])
-        lr0, ep0 = PRESETS[c.preset]
+        lr0, ep0 = SCHEDULES[c.schedule]
         c.lr = lr0 if c.lr is None else c.lr
         c.epochs = ep0 if c.epochs is None else c.epochs
         t0 = time.perf_counter()
@@ -378,7 +389,9 @@ class AVR(Detector):
             net.train()
             for epoch in range(c.epochs):
                 losses = []
-                for idx in iter_batches(len(seqs), c.batch_size, g):
+                batches = (iter_length_batches([len(t) for t in targets], c.batch_size, g) if c.length_batches
+                           else iter_batches(len(seqs), c.batch_size, g))
+                for idx in batches:
                     v, mask = pad_batch([seqs[j][0] for j in idx]) if seqs[0][0] is not None else (None, None)
                     a, mask = pad_batch([seqs[j][1] for j in idx]) if seqs[0][1] is not None else (None, mask)
                     y, _ = pad_batch([targets[j][:, None] for j in idx])

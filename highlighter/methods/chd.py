@@ -38,7 +38,7 @@ from highlighter.methods.base import Detector, NetStateMixin, TrainReport, regis
 from highlighter.methods.config import choice
 from highlighter.methods.data import check_features
 from highlighter.methods.layers import AttnLayer, pad_batch
-from highlighter.methods.torch_utils import iter_batches, training_run
+from highlighter.methods.torch_utils import iter_batches, iter_length_batches, training_run
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -47,13 +47,24 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
+def norm_prior(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log L2 norm of each input clip, centred per video over its real clips: (B, T).
+
+    Added (times ``prior_weight``) to the selector's logits, it makes the untrained
+    attention proportional to ``||x||**w``: the training-free feature-norm ranking.
+    """
+    ln = torch.log(x.norm(dim=-1).clamp_min(1e-6))
+    return (ln - masked_mean(ln[..., None], mask)) * mask.to(x.dtype)
+
+
 # --- CHD ---------------------------------------------------------------------------------------
 
 
 def simcse_loss(h1: torch.Tensor, h2: torch.Tensor, tau: float) -> torch.Tensor:
     """Eq. 9: InfoNCE over cosine similarities of two dropout views, (B, d) each.
 
-    Row l's positive is h2[l]; the other videos' second views are its negatives.
+    Row l's positive is h2[l]; the other videos' second views are its negatives, and so
+    are any extra rows of h2 after the first B (e.g. background embeddings).
     """
     sim = F.cosine_similarity(h1[:, None, :], h2[None, :, :], dim=-1) / tau
     return F.cross_entropy(sim, torch.arange(h1.shape[0], device=h1.device))
@@ -62,19 +73,37 @@ def simcse_loss(h1: torch.Tensor, h2: torch.Tensor, tau: float) -> torch.Tensor:
 class HighlightSelector(nn.Module):
     """Fig. 4: project -> self-attention -> mean-query attention; returns (alpha, h)."""
 
-    def __init__(self, dv: int, d: int, p: float, scale: float | None, query: str):
+    def __init__(self, dv: int, d: int, p: float, scale: float | None, query: str, prior_weight: float = 0.0):
         super().__init__()
         self.proj = nn.Linear(dv, d, bias=False)
         self.self_attn = AttnLayer(d, p, scale, residual=True)
         self.select = AttnLayer(d, p, scale, residual=False)
         self.query = query
+        self.prior_weight = prior_weight
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, background: bool = False):
+        """-> (alpha, h), plus the background embedding when ``background`` (see `background`)."""
         v = self.proj(x)
         _, z = self.self_attn(v, v, mask)
         q = masked_mean(z if self.query == "attended" else v, mask)[:, None, :]
-        alpha, h = self.select(q, z, mask)
+        bias = None
+        if self.prior_weight:
+            bias = self.prior_weight * norm_prior(x, mask)[:, None, :]
+        alpha, h = self.select(q, z, mask, bias)
+        if background:
+            return alpha[:, 0, :], h[:, 0, :], self.background(alpha[:, 0, :], z, mask)
         return alpha[:, 0, :], h[:, 0, :]
+
+    def background(self, alpha: torch.Tensor, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The video embedding the selector would give the clips it does *not* pick: (B, d).
+
+        Same value path as the selector with weights ``1 - alpha`` (renormalised over real clips).
+        """
+        sel = self.select
+        w = (1.0 - alpha) * mask.to(alpha.dtype)
+        w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+        zb = sel.ln1(sel.drop_out(torch.einsum("bl,bld->bd", w, sel.wv(z))))
+        return sel.ln2(sel.ff(zb))
 
 
 @dataclass
@@ -90,6 +119,17 @@ class CHDConfig:
     epochs: int = 10
     attn_scale: float | None = None  # None = 1/sqrt(d)
     query: str = choice("attended", "input")  # "attended" (eq. 7) | "input" (mean of projected inputs)
+    # *departure*: weight of the feature-norm prior added to the selector's logits (`norm_prior`);
+    # 0 = the paper. On these I3D features the contrastive task alone leaves near-uniform
+    # attention that ranks clips at chance (docs/chd.md); the prior starts the selector from the
+    # training-free feature-norm ranking and training adjusts it.
+    prior_weight: float = 0.0
+    # *departure*: batches of videos of similar length (the paper gives no batching): less padding.
+    length_batches: bool = True
+    # *departure*: each video's background embedding (its clips weighted by 1 - alpha) joins the
+    # negatives, so the loss rewards attention that separates a video's picked clips from the rest
+    # (the paper's Fig. 1 claim) instead of being solved by the clip-average embedding alone.
+    background_negatives: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N (training)
     threads: int = 1  # torch intra-op threads while training (determinism)
 
@@ -105,7 +145,7 @@ class CHD(NetStateMixin, Detector):
 
     def _build(self) -> None:
         c = self.config
-        self.net = HighlightSelector(c.visual_dim, c.d, c.dropout, c.attn_scale, c.query)
+        self.net = HighlightSelector(c.visual_dim, c.d, c.dropout, c.attn_scale, c.query, c.prior_weight)
         self.net.eval()
 
     @torch.no_grad()
@@ -118,9 +158,13 @@ class CHD(NetStateMixin, Detector):
 
     def contrastive_step(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Two passes with independent dropout masks -> SimCSE loss."""
-        _, h1 = self.net(x, mask)
-        _, h2 = self.net(x, mask)
-        return simcse_loss(h1, h2, self.config.tau)
+        if not self.config.background_negatives:
+            _, h1 = self.net(x, mask)
+            _, h2 = self.net(x, mask)
+            return simcse_loss(h1, h2, self.config.tau)
+        _, h1, b1 = self.net(x, mask, background=True)
+        _, h2, b2 = self.net(x, mask, background=True)
+        return simcse_loss(h1, torch.cat([h2, b2]), self.config.tau)
 
     def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
         c = self.config
@@ -139,7 +183,9 @@ class CHD(NetStateMixin, Detector):
             net.train()
             for epoch in range(c.epochs):
                 losses = []
-                for idx in iter_batches(len(videos), c.batch_size, g):
+                batches = (iter_length_batches([v.num_clips for v in videos], c.batch_size, g) if c.length_batches
+                           else iter_batches(len(videos), c.batch_size, g))
+                for idx in batches:
                     if len(idx) < 2:  # a lone video has no negatives
                         continue
                     x, mask = pad_batch([videos[j].visual for j in idx])

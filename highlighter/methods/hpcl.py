@@ -76,6 +76,7 @@ from highlighter.methods.windows import score_by_windows
 
 VARIANTS = ("co-av", "cr-av", "av", "v", "a")
 GLOBAL_INITS = ("mean", "random", "none")
+INPUT_NORMS = ("none", "scale", "zscore", "l2")
 HEADS = {"co-av": ("co", "visual", "audio"), "cr-av": ("co", "visual", "audio"), "av": ("visual",),
          "v": ("visual",), "a": ("audio",)}  # the score heads each variant has
 
@@ -109,6 +110,9 @@ class HPCLConfig:
     batch_size: int = 8
     samples_per_video: int = 1  # per epoch; 0 = round(clips / seq_len), covering each video once
     infer_window: int = 0  # 0 = whole video
+    input_norm: str = choice(*INPUT_NORMS)  # none (paper) | scale | zscore | l2: see normalize_features
+    per_domain: bool = False  # one model per training domain, a video routed to its nearest domain
+    domains: tuple[str, ...] = ()  # set at fit when per_domain (the routed models' names)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (training)
     threads: int = 1  # torch intra-op threads while training (determinism)
 
@@ -136,6 +140,27 @@ def binary_labels(labels: np.ndarray) -> np.ndarray:
         mean = labels.astype(np.float64).mean(axis=0)
         return (mean > np.median(mean)).astype(np.int64)
     raise InputError(f"hpcl: labels must be (T,) or (annotators, T), got shape {labels.shape}")
+
+
+def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
+    """One modality (T, D) of one video, rescaled so that videos are comparable.
+
+    The released features are raw, non-negative and their scale varies by video, so a
+    model trained on raw values partly learns each video's level, which a per-video
+    ranking cannot use. ``scale``: divide by the video's mean clip L2 norm (keeps the
+    contrast between clips); ``zscore``: per-dim standardisation over the video's clips;
+    ``l2``: each clip to unit norm; ``none``: raw (the paper).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if mode == "none":
+        return x
+    if mode == "scale":
+        return x / max(float(np.linalg.norm(x, axis=1).mean()), 1e-6)
+    if mode == "zscore":
+        return (x - x.mean(0)) / (x.std(0) + 1e-3 * (float(x.std()) + 1e-6))
+    if mode == "l2":
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+    raise InputError(f"hpcl: unknown input_norm '{mode}' (use {', '.join(INPUT_NORMS)})")
 
 
 def sample_indices(y: np.ndarray, length: int, rng: np.random.Generator, min_share: float = 1 / 3) -> np.ndarray:
@@ -394,6 +419,32 @@ class HPCLNet(nn.Module):
 # --- detector -------------------------------------------------------------------------------
 
 
+def domain_key(visual: np.ndarray) -> np.ndarray:
+    """A video's routing key: the mean of its unit-norm visual clips (what the scene is)."""
+    v = np.asarray(visual, dtype=np.float32)
+    return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-6)).mean(0)
+
+
+class DomainNets(nn.Module):
+    """One HPCLNet per training domain plus the domains' key centroids (``per_domain``).
+
+    The UMT lineage trains one model per YouTube domain / TVSum category and tests each on
+    its own domain. ``score`` gets no domain name (a user's video has none), so a video is
+    routed to the domain whose mean key is nearest (cosine): on YouTube and TVSum the
+    scene alone tells the domains apart.
+    """
+
+    def __init__(self, c: HPCLConfig):
+        super().__init__()
+        self.nets = nn.ModuleList(HPCLNet(c) for _ in c.domains)
+        self.register_buffer("centroids", torch.zeros(len(c.domains), c.visual_dim))
+
+    def route(self, visual: np.ndarray) -> int:
+        key = torch.from_numpy(domain_key(visual))
+        sim = F.cosine_similarity(self.centroids, key[None], dim=-1)
+        return int(sim.argmax())
+
+
 @register_method("hpcl")
 class HPCL(NetStateMixin, Detector):
     """Supervised audio-visual detector; score = weighted sum of the heads' probabilities."""
@@ -404,7 +455,8 @@ class HPCL(NetStateMixin, Detector):
     uses_audio = True
 
     def _build(self) -> None:
-        self.net = HPCLNet(self.config)
+        c = self.config
+        self.net = DomainNets(c) if c.per_domain and c.domains else HPCLNet(c)
         self.net.eval()
 
     # inference --------------------------------------------------------------------------
@@ -417,10 +469,10 @@ class HPCL(NetStateMixin, Detector):
         return sum(w[k] * torch.sigmoid(z) for k, z in logits.items()) / total
 
     @torch.no_grad()
-    def _score_batch(self, v: np.ndarray, a: np.ndarray | None) -> np.ndarray:
+    def _score_batch(self, net: nn.Module, v: np.ndarray, a: np.ndarray | None) -> np.ndarray:
         vt = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
         at = None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-        logits, _ = self.net(vt, at)
+        logits, _ = net(vt, at)
         return self._combine(logits).numpy()
 
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
@@ -431,18 +483,22 @@ class HPCL(NetStateMixin, Detector):
             raise InputError(f"hpcl: {v.shape[0]} visual clips but {a.shape[0]} audio clips; "
                              "extract both on the same clip grid")
         self.net.eval()
+        net = self.net.nets[self.net.route(v)] if isinstance(self.net, DomainNets) else self.net
+        v = normalize_features(v, c.input_norm)
+        a = None if a is None else normalize_features(a, c.input_norm)
         if c.infer_window <= 0:
-            return self._score_batch(v[None], None if a is None else a[None])[0].astype(np.float32)
+            return self._score_batch(net, v[None], None if a is None else a[None])[0].astype(np.float32)
         seq = v if a is None else np.concatenate([v, a], axis=1)
         dv = c.visual_dim
 
         def fn(x: np.ndarray) -> np.ndarray:
-            return self._score_batch(x[..., :dv], None if a is None else x[..., dv:])
+            return self._score_batch(net, x[..., :dv], None if a is None else x[..., dv:])
 
         return score_by_windows(fn, seq, c.infer_window, normalize="none")
 
     # training ---------------------------------------------------------------------------
-    def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
+    def _prepare(self, videos: list, log: Callable[[str], None] | None) -> list[tuple]:
+        """Check the training videos, set the feature dims; (domain, visual, audio, y) per usable video."""
         c = self.config
         if not videos:
             raise InputError("hpcl: no training videos")
@@ -466,54 +522,80 @@ class HPCL(NetStateMixin, Detector):
             if y.min() == y.max():
                 skipped += 1
                 continue
-            data.append((np.asarray(v.visual, dtype=np.float32),
-                         np.asarray(v.audio, dtype=np.float32) if use_audio else None, y))
+            data.append((v.domain, v.visual, normalize_features(v.visual, c.input_norm),
+                         normalize_features(v.audio, c.input_norm) if use_audio else None, y))
         if not data:
             raise InputError("hpcl: every training video has a single class; need highlight and non-highlight clips")
         if log and skipped:
             log(f"hpcl: skipped {skipped} single-class videos")
+        return data
+
+    def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
+        c = self.config
+        data = self._prepare(videos, log)
+        c.domains = tuple(sorted({d[0] for d in data})) if c.per_domain else ()
         report = TrainReport(method=self.name, seed=seed, epochs=c.epochs, seconds=0.0)
         t0 = time.perf_counter()
         with training_run(seed, c.threads, c.device) as (_, device):
-            rng = np.random.default_rng(seed)
             self._build()
-            net = self.net.to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=c.lr)
-            per_video = [c.samples_per_video if c.samples_per_video > 0 else max(1, int(round(y.shape[0] / c.seq_len)))
-                         for _, _, y in data]
-            for epoch in range(c.epochs):
-                net.train()
-                samples = [i for i, k in enumerate(per_video) for _ in range(k)]
-                order = rng.permutation(len(samples))
-                sums = {"ce": 0.0, "hpcl": 0.0, "rank": 0.0, "total": 0.0}
-                steps = 0
-                for s in range(0, len(order), c.batch_size):
-                    batch = [samples[j] for j in order[s : s + c.batch_size]]
-                    idx = [sample_indices(data[i][2], c.seq_len, rng, c.min_minority) for i in batch]
-                    vb = torch.from_numpy(np.stack([data[i][0][ix] for i, ix in zip(batch, idx)])).to(device)
-                    ab = (torch.from_numpy(np.stack([data[i][1][ix] for i, ix in zip(batch, idx)])).to(device)
-                          if use_audio else None)
-                    yn = np.stack([data[i][2][ix] for i, ix in zip(batch, idx)])
-                    yb = torch.from_numpy(yn).to(device)
-                    logits, emb = net(vb, ab)
-                    parts = {"ce": ce_loss(list(logits.values()), yb)}
-                    parts["hpcl"] = hpcl_loss(emb, yb, c.tau) if c.w_hpcl else emb.sum() * 0.0
-                    parts["rank"] = (rank_loss(emb, [hard_pairs(y, c.region) for y in yn], c.margin)
-                                     if c.w_rank else emb.sum() * 0.0)
-                    total = c.w_ce * parts["ce"] + c.w_hpcl * parts["hpcl"] + c.w_rank * parts["rank"]
-                    opt.zero_grad()
-                    total.backward()
-                    opt.step()
-                    for k, val in parts.items():
-                        sums[k] += float(val.detach())
-                    sums["total"] += float(total.detach())
-                    steps += 1
-                row = {"epoch": epoch + 1, **{k: round(val / max(steps, 1), 5) for k, val in sums.items()}}
-                report.losses.append(row)
-                if log:
-                    log(f"hpcl epoch {epoch + 1}/{c.epochs} loss {row['total']:.4f} "
-                        f"(ce {row['ce']:.4f}, hpcl {row['hpcl']:.4f}, rank {row['rank']:.4f})")
-            self.net = net.to("cpu").eval()
+            if isinstance(self.net, DomainNets):
+                rows = []
+                for k, dom in enumerate(c.domains):
+                    part = [d[2:] for d in data if d[0] == dom]
+                    self.net.centroids[k] = torch.from_numpy(np.mean([domain_key(d[1]) for d in data if d[0] == dom], 0))
+                    torch.manual_seed(seed * 1000 + k)
+                    self.net.nets[k] = HPCLNet(c)
+                    rows.append(self._train_net(self.net.nets[k], part, seed * 1000 + k, device, log, f" [{dom}]"))
+                report.losses = [{key: (r[0][key] if key == "epoch" else round(float(np.mean([x[key] for x in r])), 5))
+                                  for key in r[0]} for r in zip(*rows)]
+            else:
+                report.losses = self._train_net(self.net, [d[2:] for d in data], seed, device, log, "")
+            self.net = self.net.to("cpu").eval()
         report.seconds = time.perf_counter() - t0
         return report
 
+    def _train_net(self, net: nn.Module, data: list[tuple], seed: int, device: str,
+                   log: Callable[[str], None] | None, tag: str) -> list[dict]:
+        """The paper's loop (Sec. 4.2) on (visual, audio, y) videos; per-epoch mean losses."""
+        c = self.config
+        rng = np.random.default_rng(seed)
+        use_audio = data[0][1] is not None
+        net = net.to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+        per_video = [c.samples_per_video if c.samples_per_video > 0 else max(1, int(round(y.shape[0] / c.seq_len)))
+                     for _, _, y in data]
+        losses = []
+        for epoch in range(c.epochs):
+            net.train()
+            samples = [i for i, k in enumerate(per_video) for _ in range(k)]
+            order = rng.permutation(len(samples))
+            sums = {"ce": 0.0, "hpcl": 0.0, "rank": 0.0, "total": 0.0}
+            steps = 0
+            for s in range(0, len(order), c.batch_size):
+                batch = [samples[j] for j in order[s : s + c.batch_size]]
+                idx = [sample_indices(data[i][2], c.seq_len, rng, c.min_minority) for i in batch]
+                vb = torch.from_numpy(np.stack([data[i][0][ix] for i, ix in zip(batch, idx)])).to(device)
+                ab = (torch.from_numpy(np.stack([data[i][1][ix] for i, ix in zip(batch, idx)])).to(device)
+                      if use_audio else None)
+                yn = np.stack([data[i][2][ix] for i, ix in zip(batch, idx)])
+                yb = torch.from_numpy(yn).to(device)
+                logits, emb = net(vb, ab)
+                parts = {"ce": ce_loss(list(logits.values()), yb)}
+                parts["hpcl"] = hpcl_loss(emb, yb, c.tau) if c.w_hpcl else emb.sum() * 0.0
+                parts["rank"] = (rank_loss(emb, [hard_pairs(y, c.region) for y in yn], c.margin)
+                                 if c.w_rank else emb.sum() * 0.0)
+                total = c.w_ce * parts["ce"] + c.w_hpcl * parts["hpcl"] + c.w_rank * parts["rank"]
+                opt.zero_grad()
+                total.backward()
+                opt.step()
+                for k, val in parts.items():
+                    sums[k] += float(val.detach())
+                sums["total"] += float(total.detach())
+                steps += 1
+            row = {"epoch": epoch + 1, **{k: round(val / max(steps, 1), 5) for k, val in sums.items()}}
+            losses.append(row)
+            if log:
+                log(f"hpcl{tag} epoch {epoch + 1}/{c.epochs} loss {row['total']:.4f} "
+                    f"(ce {row['ce']:.4f}, hpcl {row['hpcl']:.4f}, rank {row['rank']:.4f})")
+        net.to("cpu").eval()
+        return losses

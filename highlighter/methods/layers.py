@@ -45,11 +45,17 @@ class AttnLayer(nn.Module):
         self.scale = 1.0 / math.sqrt(d) if scale is None else scale
         self.residual = residual
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None):
-        """x (B, K, d), y (B, L, d), key_mask (B, L) True = real -> alpha (B, K, L), z (B, K, d)."""
+    def forward(self, x: torch.Tensor, y: torch.Tensor, key_mask: torch.Tensor | None = None,
+                logit_bias: torch.Tensor | None = None):
+        """x (B, K, d), y (B, L, d), key_mask (B, L) True = real -> alpha (B, K, L), z (B, K, d).
+
+        ``logit_bias`` (B, K, L), optional, is added to the attention logits (a prior over keys).
+        """
         x = self.drop_in(x)
         y = self.drop_in(y)
         logits = torch.einsum("bkd,bld->bkl", self.wq(x), self.wk(y)) * self.scale
+        if logit_bias is not None:
+            logits = logits + logit_bias
         if key_mask is not None:
             logits = logits.masked_fill(~key_mask[:, None, :], float("-inf"))
         alpha = logits.softmax(dim=-1)

@@ -57,3 +57,16 @@ def iter_batches(n: int, batch_size: int, generator: torch.Generator | None = No
     order = torch.randperm(n, generator=generator).numpy() if shuffle else np.arange(n)
     for i in range(0, n, batch_size):
         yield order[i : i + batch_size]
+
+
+def iter_length_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
+    """Batches of videos of similar length, in random order: padding (wasted compute) stays small.
+
+    Videos are ordered by length (random tie-break), cut into batches, and the batches shuffled.
+    """
+    n = len(lengths)
+    jitter = torch.rand(n, generator=generator).numpy()
+    order = np.lexsort((jitter, np.asarray(lengths)))
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    for b in torch.randperm(len(batches), generator=generator).numpy():
+        yield batches[b]

@@ -24,9 +24,9 @@ from highlighter import __version__
 from highlighter.errors import InputError, UsageError
 from highlighter.outputs.segments import Segment, SelectConfig, parse_top
 
-SCHEMA_VERSION = "1.2"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``; 1.2: ``cuts``,
-# ``selection.cross_cuts`` / ``selection.snap``, ``selection.top`` may be a reel length ("30s")
-READABLE_VERSIONS = ("1.0", "1.1", "1.2")  # a minor version only adds optional fields: older files still read
+SCHEMA_VERSION = "1.3"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``; 1.2: ``cuts``,
+# ``selection.cross_cuts`` / ``selection.snap``, ``selection.top`` may be a reel length ("30s"); 1.3: ``method.why``
+READABLE_VERSIONS = ("1.0", "1.1", "1.2", "1.3")  # a minor version only adds optional fields: older files still read
 SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
 
 
@@ -163,6 +163,7 @@ class MethodInfo:
     fallback: str | None = None  # why the requested method/backbone was replaced
     mode: str | None = None  # "weights" | "video" (pretrained on the video itself) | None (training-free)
     pretrain: dict[str, Any] | None = None  # video mode: seeds, epochs, audio, init, seconds, why, no_audio
+    why: str | None = None  # the line saying which backbones and method run and why (the CPU default), if any
 
 
 @dataclass
@@ -215,6 +216,8 @@ class DetectResult:
                              "pretrain": None if self.method.pretrain is None else dict(self.method.pretrain)}
         if self.method.requested is not None:
             m["requested"] = self.method.requested
+        if self.method.why is not None:
+            m["why"] = self.method.why
         v = self.video
         signal = {} if self.signal is None else {"signal": self.signal.to_dict()}
         return {
@@ -248,7 +251,7 @@ class DetectResult:
                 video=VideoInfo(**{k: v.get(k) for k in VideoInfo.__dataclass_fields__}),
                 method=MethodInfo(name=m["name"], weights=None if w is None else WeightsInfo(**w),
                                   requested=m.get("requested"), fallback=m.get("fallback"), mode=m.get("mode"),
-                                  pretrain=m.get("pretrain")),
+                                  pretrain=m.get("pretrain"), why=m.get("why")),
                 visual_backbone=d["backbones"]["visual"], audio_backbone=d["backbones"]["audio"],
                 clip_seconds=float(d["clip_seconds"]),
                 starts=np.array([c["start"] for c in clips], dtype=np.float64),

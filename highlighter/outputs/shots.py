@@ -19,6 +19,15 @@ frame (18.12 s for a join at 18.157 s). Features on the same video took about 6x
 
 A video OpenCV cannot read gives no cuts and a note instead of failing detect: shots are a
 refinement of the selection, not a requirement for it.
+
+Shared decode (`ShotTap`, what `detect` uses): the same ContentDetector fed by the decode pass
+the visual backbone already makes (`io.video.iter_frames(on_frame=...)`), so shots cost no
+decode of their own. It sees `TAP_FPS` = 10 frames per second, each a small BGR image made
+from the decoded YUV planes by striding (about 0.25 ms a frame, no colour conversion of the
+full frame), and reports a cut at the first tapped frame of the new shot: up to 0.1 s after
+the real cut, which selection does not notice (segment edges snap onto cuts within 1 s). On
+the 174-s 720p join of ../shared/videos it finds the same 10 cuts as `detect_cuts`, each
+within 0.1 s, for 0.5 s of CPU instead of a 15-s pass of its own.
 """
 
 from __future__ import annotations
@@ -27,12 +36,18 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from highlighter.errors import InputError
 from highlighter.io.quiet import native_reason, native_stderr
 
 THRESHOLD = 27.0  # ContentDetector's default: mean HSV difference that makes a cut
 MIN_SHOT_FRAMES = 15  # ContentDetector's default: no shot shorter than this (also hides flashes)
+TAP_FPS = 10.0  # frames per second `ShotTap` looks at
+MIN_SHOT_SECONDS = 0.5  # MIN_SHOT_FRAMES at 30 fps, in seconds, so that it holds at the tap's rate
+TAP_WIDTH = 160  # px: ContentDetector itself works at ~256 (scenedetect default); 160 finds the same cuts, cheaper
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,93 @@ def detect_cuts(path: str | Path, threshold: float = THRESHOLD, min_shot_frames:
         raise InputError(f"{path}: shot detection cannot read it ({native_reason(exc)}); "
                          "check the file with `highlighter info`") from None
     return clean_cuts([float(start.seconds) for start, _end in scenes[1:]])
+
+
+class ShotTap:
+    """ContentDetector on the frames of another decode pass: call it with each decoded PyAV frame
+    and its time (`io.video.FrameHook`), then `result` gives the `ShotCuts`.
+
+    Frames closer than 1/`TAP_FPS` s to the last one it looked at are passed over. A failure
+    (an odd pixel format OpenCV refuses) turns into a note, never into a failed decode.
+    """
+
+    def __init__(self, fps: float = TAP_FPS, threshold: float = THRESHOLD, min_shot: float = MIN_SHOT_SECONDS):
+        self.step = 1.0 / fps
+        self.fps = fps
+        self.threshold, self.min_shot = threshold, min_shot
+        self.detector: Any = None
+        self.next_t = -math.inf
+        self.index = 0
+        self.times: list[float] = []  # time of each frame it looked at
+        self.cuts: list[float] = []
+        self.seconds = 0.0  # CPU-side cost of the tap (its share of the decode thread)
+        self.error: str | None = None
+
+    def __call__(self, frame: Any, t: float) -> None:
+        if self.error is not None or t < self.next_t:
+            return
+        t0 = time.perf_counter()
+        try:
+            self._look(small_bgr(frame), t)
+        except Exception as exc:  # noqa: BLE001 - shots refine the selection; never fail the decode for them
+            self.error = native_reason(exc)
+        self.next_t = t + self.step - 1e-3
+        self.seconds += time.perf_counter() - t0
+
+    def _look(self, img: np.ndarray, t: float) -> None:
+        from scenedetect import ContentDetector
+        from scenedetect.frame_timecode import FrameTimecode
+
+        if self.detector is None:
+            self.detector = ContentDetector(threshold=self.threshold, min_scene_len=float(self.min_shot))
+        self.times.append(t)
+        for tc in self.detector.process_frame(FrameTimecode(self.index, fps=self.fps), img):
+            n = int(tc.frame_num)
+            if 0 < n < len(self.times):
+                self.cuts.append(self.times[n])
+        self.index += 1
+
+    def meta(self) -> dict[str, Any]:
+        """What the feature file keeps of the tap (so a cache hit needs no shot pass): the cuts, when found."""
+        if self.error is not None or not self.times:
+            return {}
+        return {"shot_cuts": {"cuts": clean_cuts(self.cuts), "fps": self.fps, "threshold": self.threshold}}
+
+    def result(self, path: str | Path = "") -> ShotCuts:
+        """The cuts found (None with a note when the tap failed or saw no frame)."""
+        if self.error is not None or not self.times:
+            why = self.error or "no frame was decoded"
+            return ShotCuts(cuts=None, seconds=self.seconds,
+                            note=f"{path}: shot detection failed ({why}); segments may cross shot cuts")
+        return ShotCuts(cuts=clean_cuts(self.cuts), seconds=self.seconds)
+
+
+_LIMITED_Y = np.clip(np.round((np.arange(256) - 16.0) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
+_LIMITED_C = np.clip(np.round((np.arange(256) - 128.0) * (255.0 / 224.0) + 128.0), 0, 255).astype(np.uint8)
+
+
+def small_bgr(frame: Any, width: int = TAP_WIDTH) -> np.ndarray:
+    """A PyAV frame as a small uint8 BGR image (about ``width`` px wide) for ContentDetector.
+
+    8-bit 4:2:0 (nearly every video): luma and chroma planes strided by an even factor, then
+    OpenCV's YUV->BGR on the small image (limited range expanded first, so differences keep
+    the scale ContentDetector's threshold was set on). Other formats: swscale to that size.
+    """
+    import cv2
+
+    k = max(2, 2 * round(frame.width / (2 * width)))
+    if frame.format.name in ("yuv420p", "yuvj420p"):
+        y, u, v = (np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size) for pl in frame.planes[:3])
+        ys = y[:frame.height:k, :frame.width:k]
+        h, w = ys.shape
+        us, vs = u[:, :frame.width // 2:k // 2][::k // 2][:h, :w], v[:, :frame.width // 2:k // 2][::k // 2][:h, :w]
+        h, w = min(h, us.shape[0]), min(w, us.shape[1])
+        if frame.format.name == "yuv420p":  # limited range: Y 16-235, UV 16-240 around 128
+            ys, us, vs = _LIMITED_Y[ys[:h, :w]], _LIMITED_C[us[:h, :w]], _LIMITED_C[vs[:h, :w]]
+        return cv2.cvtColor(np.dstack([ys[:h, :w], us[:h, :w], vs[:h, :w]]), cv2.COLOR_YUV2BGR)
+    w = max(2, frame.width // k)
+    h = max(2, frame.height // k)
+    return frame.to_ndarray(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR")
 
 
 def find_cuts(path: str | Path) -> ShotCuts:

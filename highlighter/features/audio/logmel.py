@@ -80,6 +80,7 @@ class LogMel(Backbone):
                   "[130:132] spectral flux mean / max"),
     )
     sample_rate = YAMNET_SR
+    uses_torch = False  # numpy only: the extractor then never imports torch for it (~0.5 GB RSS)
 
     @classmethod
     def weights_status(cls) -> str:

@@ -118,6 +118,7 @@ class Yamnet(Backbone):
         ),
     )
     sample_rate = YAMNET_SR
+    uses_torch = False  # TFLite: the extractor then never imports torch for it (~0.5 GB RSS)
 
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path: str | Path | None = None):
         super().__init__(device, pretrained, weights_path)

