@@ -77,3 +77,10 @@ def test_detect_config_checks_the_preset_before_any_model():
     assert np.isfinite(create_method("rasl", preset="video", **{k: v for k, v in dict(
         window=8, k=2, channels=(2, 2, 4), psi_channels=2, proj_dim=8, batch_size=4, epochs=1, video_seeds=1).items()}
     ).score(np.abs(np.random.default_rng(0).normal(size=(10, 16))).astype(np.float32))).all()
+
+
+def test_methods_list_names_the_presets_default_first():
+    from highlighter.methods.catalog import describe_methods
+
+    rows = {m.name: m for m in describe_methods()}
+    assert rows["rasl"].presets == ("video", "paper") and rows["feature-norm"].presets == ()

@@ -19,12 +19,13 @@ def methods_table(infos) -> Table:
     """One row per method: supervision, modalities, shipped weights (by target), then the measured scores."""
     score_columns = list(dict.fromkeys(k for m in infos for k in m.results))
     t = Table(title=common.plain("detectors (* = default; scores from docs/results.md)"), title_justify="left")
-    for col in ("method", "supervised", "modalities", "weights", *score_columns):
+    for col in ("method", "supervised", "modalities", "weights", "presets", *score_columns):
         t.add_column(common.plain(col))
     for m in infos:
         weights = ", ".join(w.target for w in m.weights) or "-"
         t.add_row(*(common.plain(v) for v in (
             f"{m.name}{' *' if m.default else ''}", "yes" if m.supervised else "no", "+".join(m.modalities), weights,
+            ", ".join(m.presets) or "-",
             *(m.results.get(c, "") for c in score_columns))))
     return t
 

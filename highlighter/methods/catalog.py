@@ -43,6 +43,7 @@ class MethodInfo:
     weights: tuple[ShippedWeights, ...] = ()
     results: dict[str, str] = field(default_factory=dict)  # results-table column -> measured cell
     model_card: Path | None = None
+    presets: tuple[str, ...] = ()  # named configs (`--preset`); the default one first
 
 
 def describe_methods(results_table: Path | None = None) -> list[MethodInfo]:
@@ -62,6 +63,7 @@ def describe_methods(results_table: Path | None = None) -> list[MethodInfo]:
             weights=tuple(describe_weights(name, t) for t in shipped_targets(name)),
             results={k: v for k, v in table.get(name, {}).items() if k != "Supervised"},
             model_card=card if card.is_file() else None,
+            presets=tuple(sorted(cls.presets, key=lambda p: (p != cls.default_preset, p))),
         ))
     return out
 
