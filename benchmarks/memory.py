@@ -98,26 +98,39 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _pss_kb(pid: int) -> int:
-    """Proportional set size of ``pid`` (kB): shared pages split among their users, so a fork
-    (whose child shares every page with the parent until it execs) is not counted twice."""
+def _rss_kb(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+        with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
-                if line.startswith(b"Pss:"):
+                if line.startswith(b"VmRSS:"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
 
 
-def tree_pss_kb(root: int) -> int:
-    """Summed PSS of ``root`` and all its descendants (kB)."""
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def tree_rss_kb(root: int) -> int:
+    """RSS of ``root`` plus that of every descendant running another program (ffmpeg, ...), kB.
+
+    A child that is still ``root``'s program is a fork about to exec (``ctypes.util.find_library``
+    runs ldconfig so): it shares every page with ``root`` and would count them twice. PSS would
+    split shared pages fairly, but also with unrelated processes mapping the same libraries
+    (other users of the venv's torch), which hides real memory on a shared machine.
+    """
     kids = _children()
-    total, todo = 0, [root]
+    exe = _exe(root)
+    total, todo = _rss_kb(root), list(kids.get(root, ()))
     while todo:
         pid = todo.pop()
-        total += _pss_kb(pid)
+        if _exe(pid) != exe:
+            total += _rss_kb(pid)
         todo.extend(kids.get(pid, ()))
     return total
 
@@ -128,7 +141,7 @@ def measure(cmd: list[str], env: dict[str, str], interval: float) -> dict:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak, trace, status, ru = 0, [], None, None
     while status is None:
-        rss = tree_pss_kb(proc.pid)
+        rss = tree_rss_kb(proc.pid)
         peak = max(peak, rss)
         trace.append((round(time.perf_counter() - t0, 1), rss // 1024))
         pid, st, usage = os.wait4(proc.pid, os.WNOHANG)

@@ -26,9 +26,15 @@ line announces it (through ``log``, and as an `errors.HighlighterWarning` for AP
 result records what was actually used (``method.fallback``,
 ``method.mode``, ``method.pretrain``, ``backbones``).
 
-Shots: `Pipeline.features` also finds the video's shot cuts (`outputs.shots.find_cuts`,
-PySceneDetect, about 4 s per minute of 720p; ``DetectConfig.shots=False`` skips it); `select`
+Shots: `Pipeline.features` also finds the video's shot cuts (PySceneDetect's ContentDetector,
+fed by the visual backbone's own decode pass through `outputs.shots.ShotTap`, so they cost no
+decode of their own; kept in the feature file, so a cache hit needs no pass; a cache hit of an
+older file runs `outputs.shots.find_cuts`; ``DetectConfig.shots=False`` skips it); `select`
 passes them to `select_segments`, so no segment spans a cut, and records them (``cuts``).
+
+CPU default: without a CUDA device, ``backbone="auto"`` runs the offline pair even when the I3D
+checkpoint is cached (I3D: 6 min per minute of video on this 2-core CPU) and never downloads it;
+one line (`cpu_choice_line`, kept as ``method.why``) says so; ``backbone="i3d"`` still runs it.
 
 "No clear highlight": `clip_signal` measures, independently of the method, whether the
 video's clips differ at all; a flat video gets ``signal.clear = false``, a note and one
@@ -475,6 +481,8 @@ class Pipeline:
         timings = {"features": feats.seconds, "detector": time.perf_counter() - t1}
         result = self.select(feats, scores, timings=timings)
         result.timings["total"] = sum(result.timings.values())
+        if not feats.cached:  # parts of "features" (the decode thread overlaps the backbone: they overlap)
+            result.timings.update({f"features_{k}": float(v) for k, v in (feats.features.meta.get("timings") or {}).items()})
         if result.signal is not None and result.signal.message:
             self.log(f"{feats.path.name}: {result.signal.message}")
         return result
@@ -617,10 +625,10 @@ def detect_many(inputs: Iterable[str | Path], config: DetectConfig, out_dir: str
     if not jobs:
         raise InputError(f"no video files found in {', '.join(str(p) for p in inputs)}")
     work = DetectJob(config, tuple(formats), report, log, progress)
+    if progress is not None and hasattr(progress, "batch_start"):
+        progress.batch_start(len(jobs))  # first, so the display starts before the models load (seconds)
     if runner is run_batch:  # another runner (`batch_ray`) prepares the work where it runs
         work.prepare()
-    if progress is not None and hasattr(progress, "batch_start"):
-        progress.batch_start(len(jobs))
 
     def finished(oc: ItemResult) -> None:
         if progress is not None and hasattr(progress, "video_end"):

@@ -89,7 +89,7 @@ def test_network_variants_give_one_score_per_clip(fusion, modalities):
 def test_fit_pseudo_labels_learned_deterministic_round_trip(tmp_path):
     vids = _videos()
     cfg = dict(d=16, reducer="pca", n_components=3, epochs=12, lr=1e-2, k_max=3, kmeans_restarts=2)
-    a, b = create_method("avr", **cfg), create_method("avr", **cfg)
+    a, b = create_method("avr", preset="paper", **cfg), create_method("avr", preset="paper", **cfg)
     rep = a.fit(vids, seed=1)
     b.fit(vids, seed=1)
     assert a.info["pseudo_categories"]["k"] == 2  # the two kinds of video
@@ -115,11 +115,12 @@ def test_fit_pseudo_labels_learned_deterministic_round_trip(tmp_path):
 def test_umap_reducer_and_real_categories():
     pytest.importorskip("umap")
     vids = _videos(n_per=5)
-    det = create_method("avr", d=16, epochs=1, n_components=2, n_neighbors=4, k_max=3, kmeans_restarts=2)
+    det = create_method("avr", preset="paper", d=16, epochs=1, n_components=2, n_neighbors=4, k_max=3,
+                        kmeans_restarts=2)
     det.fit(vids, seed=0)
     assert det.info["pseudo_categories"]["k"] == 2
     assert det.assign(vids[0].visual, vids[0].audio) != det.assign(vids[-1].visual, vids[-1].audio)
-    real = create_method("avr", d=16, epochs=1, reducer="pca", n_components=2, categories="real")
+    real = create_method("avr", preset="paper", d=16, epochs=1, reducer="pca", n_components=2, categories="real")
     real.fit(vids, seed=0)
     assert real.info["pseudo_categories"]["sizes"] == [5, 5]
 
@@ -155,7 +156,8 @@ def test_shipped_weights_load_and_score(target):
     s = det.score(vis, aud)
     t = min(len(vis), len(aud))
     assert s.shape == (t,) and np.isfinite(s).all()
-    assert 0 <= det.assign(vis[:t], aud[:t]) < det.cluster["centroids"].shape[0]
+    if det.config.prior == "recurrence":  # the paper's pseudo-categories are stored
+        assert 0 <= det.assign(vis[:t], aud[:t]) < det.cluster["centroids"].shape[0]
 
 
 def test_padded_batch_scores_like_the_video_alone():
@@ -172,3 +174,25 @@ def test_padded_batch_scores_like_the_video_alone():
     y = torch.zeros(2, v.shape[1])
     full = bce_loss(logits, y, mask)
     assert float(full) == pytest.approx(float(bce_loss(logits[mask], y[mask])), rel=1e-6)
+
+
+def test_feature_norm_prior_labels_the_top_half_by_norm_and_is_learned():
+    vids = _videos()
+    det = create_method("avr", d=16, epochs=15, lr=1e-2)
+    assert det.config.prior == "feature-norm"
+    targets = det.pseudo_highlights(vids, np.zeros(len(vids), dtype=int))
+    for v, y in zip(vids, targets):
+        assert np.array_equal(y, top_fraction(np.linalg.norm(v.visual, axis=1), 50.0))
+    rep = det.fit(vids, seed=0)
+    assert "pseudo_categories" not in det.info  # no clustering is needed for this prior
+    assert rep.losses[-1]["bce"] < rep.losses[0]["bce"]
+    r = [np.corrcoef(det.score(v.visual, v.audio), np.linalg.norm(v.visual, axis=1))[0, 1] for v in vids]
+    assert np.mean(r) > 0.5
+    det.config.score_mode = "pseudo"  # the prior itself, no pseudo-category to assign
+    assert np.allclose(det.score(vids[0].visual, vids[0].audio), np.linalg.norm(vids[0].visual, axis=1), rtol=1e-5)
+
+
+def test_paper_preset_restores_recurrence_and_the_papers_schedule():
+    c = create_method("avr", preset="paper").config
+    assert (c.prior, c.epochs, c.schedule, c.top_percent) == ("recurrence", None, "youtube", 50.0)
+    assert create_method("avr").config.epochs == 20

@@ -12,8 +12,9 @@ import torch
 from highlighter.errors import InputError, UsageError
 from highlighter.methods.data import VideoFeatures
 from highlighter.methods import create_method, load_method
-from highlighter.methods.chd import simcse_loss
+from highlighter.methods.chd import norm_prior, simcse_loss
 from highlighter.methods.layers import AttnLayer, pad_batch
+from highlighter.methods.torch_utils import iter_length_batches
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -113,6 +114,69 @@ def test_bad_input_is_one_clear_error():
         det.fit(_videos(1))
     with pytest.raises(UsageError, match="query='bogus' is not allowed; allowed: attended, input"):
         create_method("chd", query="bogus")
+    with pytest.raises(UsageError, match="no preset 'bogus'"):
+        create_method("chd", preset="bogus")
+
+
+def test_simcse_extra_rows_of_h2_are_negatives():
+    h1 = torch.tensor([[1.0, 0.0]])
+    h2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # row 1: a background embedding, an extra negative
+    tau = 0.5
+    want = -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + math.exp(0.0)))
+    assert float(simcse_loss(h1, h2, tau)) == pytest.approx(want, rel=1e-6)
+
+
+def test_norm_prior_makes_attention_follow_the_feature_norm():
+    vids = _videos(2)
+    for w in (1.0, 3.0):
+        det = create_method("chd", visual_dim=16, d=32, prior_weight=w)
+        with torch.no_grad():
+            det.net.select.wq.weight.zero_()  # no learned logits: the prior alone
+        norms = np.linalg.norm(vids[0].visual.astype(np.float64), axis=1)
+        want = norms**w / (norms**w).sum()
+        assert np.allclose(det.score(vids[0].visual), want, atol=1e-5)
+    # the prior is centred per video over its real clips, zero on padding
+    x, mask = pad_batch([vids[0].visual, vids[1].visual])
+    p = norm_prior(x, mask)
+    assert torch.allclose((p * mask).sum(1), torch.zeros(2), atol=1e-5) and (p[~mask] == 0).all()
+
+
+def test_background_embedding_weights_the_other_clips_and_ignores_padding():
+    det = create_method("chd", visual_dim=16, d=32)
+    vids = _videos(3)
+    x, mask = pad_batch([v.visual for v in vids])
+    with torch.no_grad():
+        alpha, h, b = det.net(x, mask, background=True)
+        _, h0, b0 = det.net(x[:1, : vids[0].num_clips], mask[:1, : vids[0].num_clips], background=True)
+        # all attention on one clip: the background is the selector's embedding of the other clips
+        one = torch.zeros_like(alpha)
+        one[:, 0] = 1.0
+        _, z = det.net.self_attn(det.net.proj(x), det.net.proj(x), mask)
+        rest = det.net.background(one, z, mask)
+        uniform = mask[:, 1:].float() / mask[:, 1:].sum(1, keepdim=True)
+        sel = det.net.select
+        want = sel.ln2(sel.ff(sel.ln1(torch.einsum("bl,bld->bd", uniform, sel.wv(z[:, 1:])))))
+    assert torch.allclose(b[0], b0[0], atol=1e-5) and torch.allclose(h[0], h0[0], atol=1e-5)
+    assert torch.allclose(rest, want, atol=1e-5)
+
+
+def test_paper_preset_is_the_papers_settings():
+    det = create_method("chd", preset="paper")
+    c = det.config
+    assert (c.prior_weight, c.background_negatives, c.epochs, c.lr, c.tau, c.dropout, c.d) == (
+        0.0, False, 10, 1e-5, 0.1, 0.1, 512)
+    assert det.info["preset"] == "paper"
+
+
+def test_length_batches_cover_every_video_once_with_similar_lengths():
+    lengths = [5, 50, 6, 51, 7, 52, 8, 53, 9]
+    g = torch.Generator().manual_seed(0)
+    batches = list(iter_length_batches(lengths, 3, g))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(9))
+    spans = sorted(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spans[:2] == [2, 2]  # the short and the long videos are batched together
+    again = list(iter_length_batches(lengths, 3, torch.Generator().manual_seed(0)))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
 
 
 @pytest.mark.shared

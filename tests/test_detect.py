@@ -285,3 +285,49 @@ def test_output_names_keep_dots_in_the_video_name(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     stems = sorted(output_stem(tmp_path / "out", rel).name for _src, rel in discover([tmp_path]))
     assert stems == ["a", "a.v2", "odd 19.62"]
+
+
+# --------------------------------------------------------------------------- the CPU default
+def test_cpu_default_is_the_offline_pair_even_with_i3d_cached(video):
+    """No CUDA: I3D (6 min per minute of video here) is not the default even when its checkpoint is
+    cached; one line says what runs and why, and the JSON keeps it (``method.why``, schema 1.3).
+    Without the checkpoint nothing is downloaded: the offline fallback line says so."""
+    from highlighter.api import DEFAULT_BACKBONES, offline_backbones
+    from highlighter.features.base import backbone_class
+    from highlighter.features.weights import weight_path
+    from highlighter.outputs.schema import DetectResult
+
+    lines: list[str] = []
+    detect(video, DetectConfig(device="cpu", select=SelectConfig(top=1)), log=lines.append)
+    assert len(lines) == 1 and "a CPU run does not fetch them" in lines[0] and "offline fallback" in lines[0]
+    cached = weight_path(backbone_class(DEFAULT_BACKBONES[0]).spec.weights)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"never read: the CPU default does not load I3D")
+    try:
+        lines.clear()
+        r = detect(video, DetectConfig(device="cpu", select=SelectConfig(top=1)), log=lines.append)
+    finally:
+        cached.unlink()
+    visual, audio = offline_backbones(True)
+    assert lines == [r.method.why] and r.method.fallback is None
+    assert lines[0].startswith(f"using {visual} + {audio} with rasl (per-video): CPU only") and "--backbone i3d" in lines[0]
+    assert r.visual_backbone == f"{visual}:pretrained" and r.method.mode == "video"
+    doc = r.to_dict()
+    validate(doc)
+    assert doc["schema_version"] == "1.3" and doc["method"]["why"] == lines[0]
+    assert DetectResult.from_dict(doc).method.why == lines[0]
+
+
+def test_default_detect_does_not_import_timm_once_the_export_is_cached(video, tmp_path):
+    """Start-up: with the ONNX export cached, the default pipeline builds without timm (~2 s, 170 MB)
+    and extracts visual features without torch."""
+    pytest.importorskip("onnxruntime")
+    detect(video, DetectConfig(select=SelectConfig(top=1), cache_dir=str(tmp_path)))  # makes the export if needed
+    code = ("import sys, warnings; warnings.simplefilter('ignore');"
+            "from highlighter.features.extract import ExtractConfig, Extractor;"
+            "from highlighter.api import offline_backbones; v, a = offline_backbones(True);"
+            f"ff = Extractor(ExtractConfig(visual=v, audio=None, device='cpu')).extract({str(video)!r});"
+            "print(ff.visual.shape[0], 'timm' in sys.modules, 'torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["4", "False", "False"], p.stdout

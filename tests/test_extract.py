@@ -342,3 +342,36 @@ def test_device_resolution():
     else:
         with pytest.raises(UsageError, match="--device cpu"):
             resolve_device("cuda")
+
+
+# --------------------------------------------------------------------------- decode thread
+def test_prefetch_overlaps_keeps_order_raises_and_stops_early():
+    """`prefetch` runs the producer in a thread (bounded: at most ``depth`` ahead), hands items over in
+    order, raises the producer's error in the consumer, and closes the producer when the consumer stops."""
+    import threading
+
+    from highlighter.features.extract import prefetch
+
+    made: list[int] = []
+    closed = threading.Event()
+
+    def items(n, fail_at=None):
+        try:
+            for i in range(n):
+                if i == fail_at:
+                    raise InputError("v.mp4: decoding failed at 1.00 s")
+                made.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    busy: dict[str, float] = {}
+    assert list(prefetch(items(10), busy=busy)) == list(range(10)) and busy["decode"] >= 0.0
+    with pytest.raises(InputError, match="decoding failed"):
+        list(prefetch(items(10, fail_at=3)))
+    made.clear()
+    closed.clear()
+    gen = prefetch(items(1000), depth=2)
+    assert next(gen) == 0
+    gen.close()  # the consumer stops: the producer is stopped and its generator closed
+    assert closed.wait(5) and len(made) <= 5

@@ -258,7 +258,7 @@ def test_table_render_marks_protocols():
 # --- departures from the paper: input scaling, per-domain models, the paper preset ---------
 
 
-@pytest.mark.parametrize("mode", ["scale", "zscore", "l2"])
+@pytest.mark.parametrize("mode", ["scale", "center", "zscore", "l2"])
 def test_input_norm_removes_a_videos_scale(mode):
     x = np.abs(np.random.default_rng(0).normal(size=(25, 7))).astype(np.float32)
     np.testing.assert_allclose(normalize_features(7.5 * x, mode), normalize_features(x, mode), rtol=1e-4, atol=1e-5)

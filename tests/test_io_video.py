@@ -207,3 +207,36 @@ def test_shared_rotated_backends_agree(shared_videos):
     b = read_frames(fire, 5, short_side=64, backend="pyav")
     assert np.allclose(a.pts, b.pts, atol=1e-4)
     assert np.abs(a.frames.astype(int) - b.frames.astype(int)).mean() < 4
+
+
+# --------------------------------------------------------------------------- one pass, several consumers
+def test_on_frame_sees_every_decoded_frame_of_the_same_pass(clip):
+    """The hook gets each decoded frame once, in time order, with its seconds; it forces PyAV
+    (decord hides the frames) and does not change what is sampled."""
+    seen: list[float] = []
+    chunks = list(iter_frames(clip, fps=5, short_side=32, on_frame=lambda f, t: seen.append(t)))
+    plain = read_frames(clip, fps=5, short_side=32, backend="pyav")
+    assert {c.backend for c in chunks} == {"pyav"}
+    # every frame up to the last target (3.8 s; decoding stops there), once each, in order
+    assert seen == sorted(set(seen)) and seen[0] == pytest.approx(0.0, abs=1e-3) and 3.8 <= seen[-1] < 3.9
+    assert len(seen) == round(seen[-1] * 25) + 1
+    assert np.array_equal(np.concatenate([c.frames for c in chunks]), plain.frames)
+    with pytest.raises(UsageError, match="PyAV"):
+        next(iter_frames(clip, fps=5, backend="decord", on_frame=lambda f, t: None))
+
+
+def test_skip_nonref_keeps_the_sample_grid(media_dir):
+    """x264's B-frames that nothing references are not decoded: fewer frames reach the hook, every
+    target still gets a frame, held from at most a few source frames earlier."""
+    src = media_dir / "nonref.mp4"  # x264 veryfast: B-frames (media.make_video's ultrafast has none)
+    if not src.exists():
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=3",
+                        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(src)], check=True)
+    full: list[float] = []
+    fast: list[float] = []
+    a = read_frames(src, fps=5, backend="pyav", on_frame=lambda f, t: full.append(t))
+    b = read_frames(src, fps=5, backend="pyav", on_frame=lambda f, t: fast.append(t), skip_nonref=True)
+    assert len(fast) < 0.9 * len(full) and len(full) == round(full[-1] * 25) + 1
+    assert np.array_equal(a.times, b.times) and len(b) == 15
+    assert np.all(b.pts <= b.times + 1e-3) and np.all(a.pts - b.pts <= 3 / 25 + 1e-6)
+    assert np.abs(a.frames.astype(int) - b.frames).mean() < np.abs(a.frames[1:].astype(int) - a.frames[:-1]).mean()

@@ -14,7 +14,7 @@ import pytest
 from highlighter.errors import InputError
 from highlighter.outputs.schema import DetectResult, MethodInfo, VideoInfo, load_result, load_schema
 from highlighter.outputs.segments import SelectConfig, select_segments
-from highlighter.outputs.shots import clean_cuts, detect_cuts, find_cuts
+from highlighter.outputs.shots import TAP_FPS, ShotTap, clean_cuts, detect_cuts, find_cuts, small_bgr
 
 media = pytest.importorskip("media")
 pytest.importorskip("scenedetect")
@@ -55,6 +55,46 @@ def test_unreadable_file_is_one_line_or_a_note(tmp_path):
 def test_clean_cuts():
     assert clean_cuts([3.0, float("nan"), 1.0, 1.0004, -2, 0.0, 9.0, 12.0], duration=9.0) == [1.0, 3.0]
     assert clean_cuts([]) == []
+
+
+# --------------------------------------------------------------------------- the shared decode pass
+def test_shot_tap_on_the_backbone_decode_finds_the_same_cuts(three_shots):
+    """`ShotTap` fed by `iter_frames(on_frame=...)` (2 fps for the backbone, non-reference frames
+    skipped) finds the joins `detect_cuts` finds on its own pass, each at most 1/TAP_FPS later."""
+    from highlighter.io import iter_frames
+
+    tap = ShotTap()
+    n = sum(len(c) for c in iter_frames(three_shots, fps=2, short_side=48, on_frame=tap, skip_nonref=True))
+    assert n == 16 and 7.5 * TAP_FPS * 0.9 <= len(tap.times) <= 8.0 * TAP_FPS  # a frame per tick of 0.1 s
+    found = tap.result(three_shots)
+    own = detect_cuts(three_shots)
+    assert found.note is None and len(found.cuts) == len(own) == 2
+    assert all(0 <= a - b <= 1 / TAP_FPS + FRAME for a, b in zip(found.cuts, own))
+    assert tap.meta()["shot_cuts"]["cuts"] == found.cuts
+
+
+def test_small_bgr_keeps_colours_and_aspect(three_shots):
+    """The strided YUV image has the colours swscale gives (limited range expanded), at ~1/k size."""
+    import av
+
+    with av.open(str(three_shots)) as c:
+        frames = [f for i, f in enumerate(c.decode(video=0)) if i in (10, 120, 170)]  # grey, yellow, blue
+    for f in frames:
+        small, ref = small_bgr(f, width=32), f.to_ndarray(format="bgr24")
+        assert small.dtype == np.uint8 and small.shape == (24, 32, 3)
+        assert np.abs(small.reshape(-1, 3).mean(0) - ref.reshape(-1, 3).mean(0)).max() <= 6, f  # yellow: 4
+
+
+def test_a_cache_hit_reuses_the_cuts_of_the_feature_file(three_shots, offline_env, tmp_path):
+    """The cuts the tap found are kept in the feature file: a second run reads them, no shot pass."""
+    from highlighter.api import DetectConfig, Pipeline
+
+    if not bundled_backbone_available():
+        pytest.skip("efficientnet-lite0 weights package missing")
+    pipe = Pipeline(DetectConfig(method="feature-norm", backbone="efficientnet-lite0", cache_dir=str(tmp_path)))
+    first, again = pipe.features(three_shots), pipe.features(three_shots)
+    assert not first.cached and again.cached
+    assert again.shots.cuts == first.shots.cuts and len(first.shots.cuts) == 2 and again.shots.seconds == 0.0
 
 
 # --------------------------------------------------------------------------- the JSON
@@ -112,9 +152,10 @@ needs_backbone = pytest.mark.skipif(not bundled_backbone_available(),
 
 
 @pytest.fixture
-def offline_env(monkeypatch, tmp_path):
+def offline_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("HIGHLIGHTER_OFFLINE", "1")
-    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path / "cache"))
+    # one cache root per session (the backbone's ONNX export is made once), features per test
+    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path_factory.getbasetemp() / "shots_cache"))
 
 
 @needs_backbone
@@ -125,7 +166,10 @@ def test_detect_keeps_every_segment_inside_one_shot(three_shots, offline_env):
                                  select=SelectConfig(top="25%", smooth=0, snap=0)))
     feats = pipe.features(three_shots)
     r = pipe.select(feats, pipe.score(feats))
-    assert r.cuts == pytest.approx([4.0, 6.0], abs=FRAME + 1e-6) and "shots" in r.timings
+    # shots come from the backbone's decode pass (`ShotTap`, 10 frames/s): a cut is the first tapped
+    # frame of the new shot, so it is found up to 1/TAP_FPS after the join, never before it
+    assert r.cuts == pytest.approx([4.0, 6.0], abs=1 / TAP_FPS + FRAME) and "shots" in r.timings
+    assert all(c >= join - 1e-6 for c, join in zip(r.cuts, (4.0, 6.0)))
     for g in r.segments:
         assert not any(g.start + 1e-6 < c < g.end - 1e-6 for c in r.cuts), (g, r.cuts)
     c0, c1 = r.cuts
@@ -150,7 +194,7 @@ def test_cli_duration_and_time_units(three_shots, tmp_path, offline_env):
     assert p.returncode == 0, p.stderr
     doc = json.loads((tmp_path / "shots_three.json").read_text())
     assert doc["selection"]["top"] == "3s" and doc["selection"]["pad"] == 0.5 and doc["selection"]["min_length"] == 1
-    assert doc["cuts"] == pytest.approx([4.0, 6.0], abs=FRAME + 1e-6)
+    assert doc["cuts"] == pytest.approx([4.0, 6.0], abs=1 / TAP_FPS + FRAME)  # from the shared decode pass
     assert sum(g["duration"] for g in doc["segments"]) == pytest.approx(3.0, abs=1e-5)
     for g in doc["segments"]:
         assert not any(g["start"] + 1e-6 < c < g["end"] - 1e-6 for c in doc["cuts"])

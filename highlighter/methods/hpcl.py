@@ -51,6 +51,13 @@ Choices where the paper is silent or ambiguous (config fields where it matters):
 * Inference scores the whole video at once (``infer_window = 0``); a positive value
   scores consecutive windows of that length (repeat-padded) instead.
 
+Departures from the paper (config fields marked *departure*; ``presets["paper"]`` undoes
+them; docs/hpcl.md measures each): per-video standardised inputs (``input_norm``), a
+narrower model (``d``, ``d_k``, ``d_v``), lr 5e-4 for 8 epochs of one pass over the clips
+(``lr``, ``epochs``, ``samples_per_video``). ``per_domain`` (one model per domain, as the
+UMT lineage trains; a video goes to the domain whose scene it resembles) is available
+and off: measured, it does not help on these splits.
+
 Ablation flags (paper tables): ``variant`` co-av | cr-av | av | v | a (Table 3),
 ``w_hpcl = 0`` / ``w_rank = 0`` (Table 4), ``global_init`` (Table 5).
 """
@@ -60,7 +67,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -76,20 +83,24 @@ from highlighter.methods.windows import score_by_windows
 
 VARIANTS = ("co-av", "cr-av", "av", "v", "a")
 GLOBAL_INITS = ("mean", "random", "none")
-INPUT_NORMS = ("none", "scale", "zscore", "l2")
+INPUT_NORMS = ("none", "scale", "center", "zscore", "l2")
 HEADS = {"co-av": ("co", "visual", "audio"), "cr-av": ("co", "visual", "audio"), "av": ("visual",),
          "v": ("visual",), "a": ("audio",)}  # the score heads each variant has
 
 
 @dataclass
 class HPCLConfig:
-    """Defaults are the paper's (Sec. 4.2 / eq. 11); feature dims are set from the data at fit."""
+    """The paper's settings (Sec. 4.2 / eq. 11) except the fields marked *departure*, each
+    measured in docs/hpcl.md; ``HPCL.presets["paper"]`` restores the paper's values.
+    Feature dims (and ``domains``) are set from the data at fit."""
 
     visual_dim: int = 1024
     audio_dim: int = 2048
-    d: int = 256
-    d_k: int = 512
-    d_v: int = 512
+    # *departure*: d = 128, d_k = d_v = 128 (paper 256 / 512 / 512): as accurate on these
+    # features and 3.5x cheaper per clip on CPU, which is what makes 3-seed CV affordable.
+    d: int = 128
+    d_k: int = 128
+    d_v: int = 128
     heads: int = 8
     layers: int = 2
     dropout: float = 0.5
@@ -105,13 +116,24 @@ class HPCLConfig:
     seq_len: int = 20  # T segments per sample
     min_minority: float = 1 / 3  # minority share of a sample (ratio >= 1:2)
     head_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # co, visual, audio
-    lr: float = 1e-4
-    epochs: int = 20
+    # *departure*: lr 5e-4 for 8 epochs (paper 1e-4, 20): with standardised inputs the loss
+    # falls from the first epoch; the paper's lr on raw inputs barely leaves chance.
+    lr: float = 5e-4
+    epochs: int = 8
     batch_size: int = 8
-    samples_per_video: int = 1  # per epoch; 0 = round(clips / seq_len), covering each video once
+    # *departure*: 0 = round(clips / seq_len) samples per video per epoch, i.e. an epoch is
+    # one pass over the clips (the paper does not say; 1 per video under-trains: ~600 steps).
+    samples_per_video: int = 0
     infer_window: int = 0  # 0 = whole video
-    input_norm: str = choice(*INPUT_NORMS)  # none (paper) | scale | zscore | l2: see normalize_features
-    per_domain: bool = False  # one model per training domain, a video routed to its nearest domain
+    # *departure*: per-video standardisation of each modality (paper: raw features). Raw
+    # I3D/PANN features are non-negative with a video-dependent level; on them the loss
+    # stays at chance for lr >= 5e-4 (measured), standardised it trains.
+    input_norm: str = choice("zscore", *[m for m in INPUT_NORMS if m != "zscore"])
+    # *departure*: append each clip's feature norm (standardised within the video) as one
+    # more input per modality. Standardising removes the level that the training-free
+    # feature-norm baseline ranks by; this gives it back as one explicit channel.
+    norm_channel: bool = True
+    per_domain: bool = False  # one model per training domain (UMT lineage), a video routed to its nearest
     domains: tuple[str, ...] = ()  # set at fit when per_domain (the routed models' names)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (training)
     threads: int = 1  # torch intra-op threads while training (determinism)
@@ -148,7 +170,9 @@ def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
     The released features are raw, non-negative and their scale varies by video, so a
     model trained on raw values partly learns each video's level, which a per-video
     ranking cannot use. ``scale``: divide by the video's mean clip L2 norm (keeps the
-    contrast between clips); ``zscore``: per-dim standardisation over the video's clips;
+    contrast between clips); ``center``: subtract the video's mean clip, divide by one
+    scalar (the spread), so relative sizes of dims survive; ``zscore``: per-dim
+    standardisation over the video's clips;
     ``l2``: each clip to unit norm; ``none``: raw (the paper).
     """
     x = np.asarray(x, dtype=np.float32)
@@ -156,11 +180,24 @@ def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
         return x
     if mode == "scale":
         return x / max(float(np.linalg.norm(x, axis=1).mean()), 1e-6)
+    if mode == "center":
+        c = x - x.mean(0)
+        return c / (float(c.std()) + 1e-6)
     if mode == "zscore":
         return (x - x.mean(0)) / (x.std(0) + 1e-3 * (float(x.std()) + 1e-6))
     if mode == "l2":
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
     raise InputError(f"hpcl: unknown input_norm '{mode}' (use {', '.join(INPUT_NORMS)})")
+
+
+def prepare_inputs(x: np.ndarray, c: "HPCLConfig") -> np.ndarray:
+    """One modality of one video as the network reads it: `normalize_features`, plus the
+    clip's feature norm standardised within the video when ``norm_channel``."""
+    out = normalize_features(x, c.input_norm)
+    if not c.norm_channel:
+        return out
+    n = np.linalg.norm(np.asarray(x, dtype=np.float32), axis=1, keepdims=True)
+    return np.concatenate([out, (n - n.mean()) / (float(n.std()) + 1e-6)], axis=1).astype(np.float32)
 
 
 def sample_indices(y: np.ndarray, length: int, rng: np.random.Generator, min_share: float = 1 / 3) -> np.ndarray:
@@ -375,15 +412,16 @@ class HPCLNet(nn.Module):
         super().__init__()
         self.variant = c.variant
         args = (c.layers, c.d, c.d_k, c.d_v, c.heads, c.dropout)
+        extra = 1 if c.norm_channel else 0  # the feature-norm channel of prepare_inputs
         if c.variant == "av":
-            self.enc = IntraModality(c.visual_dim + c.audio_dim, c)
+            self.enc = IntraModality(c.visual_dim + c.audio_dim + 2 * extra, c)
             self.head_v = _head(c.d, c.d, c.dropout)
             return
         if c.variant in ("co-av", "cr-av", "v"):
-            self.enc_v = IntraModality(c.visual_dim, c)
+            self.enc_v = IntraModality(c.visual_dim + extra, c)
             self.head_v = _head(c.d, c.d, c.dropout)
         if c.variant in ("co-av", "cr-av", "a"):
-            self.enc_a = IntraModality(c.audio_dim, c)
+            self.enc_a = IntraModality(c.audio_dim + extra, c)
             self.head_a = _head(c.d, c.d, c.dropout)
         if c.variant in ("co-av", "cr-av"):
             self.dec_v = Decoder(*args)
@@ -453,6 +491,10 @@ class HPCL(NetStateMixin, Detector):
     config_class = HPCLConfig
     supervised = True
     uses_audio = True
+    # The paper's literal settings (Sec. 4.2): every *departure* of HPCLConfig undone.
+    presets: ClassVar[dict[str, dict]] = {"paper": {
+        "d": 256, "d_k": 512, "d_v": 512, "lr": 1e-4, "epochs": 20, "samples_per_video": 1,
+        "input_norm": "none", "norm_channel": False, "per_domain": False, "dropout": 0.5, "batch_size": 8}}
 
     def _build(self) -> None:
         c = self.config
@@ -484,12 +526,12 @@ class HPCL(NetStateMixin, Detector):
                              "extract both on the same clip grid")
         self.net.eval()
         net = self.net.nets[self.net.route(v)] if isinstance(self.net, DomainNets) else self.net
-        v = normalize_features(v, c.input_norm)
-        a = None if a is None else normalize_features(a, c.input_norm)
+        v = prepare_inputs(v, c)
+        a = None if a is None else prepare_inputs(a, c)
         if c.infer_window <= 0:
             return self._score_batch(net, v[None], None if a is None else a[None])[0].astype(np.float32)
         seq = v if a is None else np.concatenate([v, a], axis=1)
-        dv = c.visual_dim
+        dv = v.shape[1]
 
         def fn(x: np.ndarray) -> np.ndarray:
             return self._score_batch(net, x[..., :dv], None if a is None else x[..., dv:])
@@ -522,8 +564,8 @@ class HPCL(NetStateMixin, Detector):
             if y.min() == y.max():
                 skipped += 1
                 continue
-            data.append((v.domain, v.visual, normalize_features(v.visual, c.input_norm),
-                         normalize_features(v.audio, c.input_norm) if use_audio else None, y))
+            data.append((v.domain, v.visual, prepare_inputs(v.visual, c),
+                         prepare_inputs(v.audio, c) if use_audio else None, y))
         if not data:
             raise InputError("hpcl: every training video has a single class; need highlight and non-highlight clips")
         if log and skipped:

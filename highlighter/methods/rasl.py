@@ -85,7 +85,7 @@ from highlighter.errors import InputError
 from highlighter.methods.base import Detector, TrainReport, register_method
 from highlighter.methods.config import BadValue, choice
 from highlighter.methods.data import VideoFeatures
-from highlighter.methods.torch_utils import iter_batches, training_run
+from highlighter.methods.torch_utils import RMSprop, iter_batches, training_run
 from highlighter.methods.windows import gather_windows, make_windows, score_by_windows
 from highlighter.scores import NORMALIZE_MODES, normalize_scores
 
@@ -409,7 +409,7 @@ class RASL(Detector):
             self._build()  # fresh weights from the seed, sized to the data
             net = self.net.to(device)
             self.device = device
-            opt = torch.optim.RMSprop(net.parameters(), lr=cfg.lr)
+            opt = RMSprop(net.parameters(), lr=cfg.lr)  # torch.optim's, without importing torch._dynamo
             vis = [v.visual.astype(np.float32) for v in videos]
             aud = [v.audio.astype(np.float32) for v in videos] if cfg.use_audio else None
             windows = make_windows([len(x) for x in vis], cfg.window)

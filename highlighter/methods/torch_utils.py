@@ -39,16 +39,50 @@ def training_run(seed: int, threads: int | None = 1, device: str = "auto") -> It
     torch's previous determinism and thread settings are restored on exit.
     """
     dev = resolve_device(device)
-    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_det = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     prev_threads = torch.get_num_threads()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _deterministic(True, warn_only=True)
     if threads:
         torch.set_num_threads(threads)
     try:
         yield seed_everything(seed), dev
     finally:
-        torch.use_deterministic_algorithms(prev_det)
+        _deterministic(*prev_det)
         torch.set_num_threads(prev_threads)
+
+
+def _deterministic(mode: bool, warn_only: bool) -> None:
+    """`torch.use_deterministic_algorithms` without its import of ``torch._inductor`` (sympy, ~900
+    modules, +150 MB RSS: issue 14) when nothing compiled has loaded it; we never compile."""
+    import sys
+
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
+
+
+class RMSprop:
+    """``torch.optim.RMSprop(params, lr)`` with its defaults (alpha 0.99, eps 1e-8, no momentum,
+    not centred): the same update, op for op (bit-identical scores, tested), without
+    ``torch.optim``, whose first call imports torch._dynamo and sympy (+150 MB RSS at detect
+    time: issue 14). Only what the training loops call: ``zero_grad``, ``step``."""
+
+    def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-8):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.alpha, self.eps = lr, alpha, eps
+        self.square_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p, sq in zip(self.params, self.square_avg):
+            if p.grad is not None:
+                sq.mul_(self.alpha).addcmul_(p.grad, p.grad, value=1 - self.alpha)
+                p.addcdiv_(p.grad, sq.sqrt().add_(self.eps), value=-self.lr)
 
 
 def iter_batches(n: int, batch_size: int, generator: torch.Generator | None = None,

@@ -89,16 +89,15 @@ class ShotTap:
     """ContentDetector on the frames of another decode pass: call it with each decoded PyAV frame
     and its time (`io.video.FrameHook`), then `result` gives the `ShotCuts`.
 
-    Frames closer than 1/`TAP_FPS` s to the last one it looked at are passed over. A failure
+    It looks at the first frame of each 1/`TAP_FPS`-s tick (``floor(t * fps)``) and passes over the rest. A failure
     (an odd pixel format OpenCV refuses) turns into a note, never into a failed decode.
     """
 
     def __init__(self, fps: float = TAP_FPS, threshold: float = THRESHOLD, min_shot: float = MIN_SHOT_SECONDS):
-        self.step = 1.0 / fps
         self.fps = fps
         self.threshold, self.min_shot = threshold, min_shot
         self.detector: Any = None
-        self.next_t = -math.inf
+        self.last_tick = -math.inf
         self.index = 0
         self.times: list[float] = []  # time of each frame it looked at
         self.cuts: list[float] = []
@@ -106,14 +105,15 @@ class ShotTap:
         self.error: str | None = None
 
     def __call__(self, frame: Any, t: float) -> None:
-        if self.error is not None or t < self.next_t:
+        tick = math.floor(t * self.fps + 1e-6)
+        if self.error is not None or tick <= self.last_tick:
             return
+        self.last_tick = tick
         t0 = time.perf_counter()
         try:
             self._look(small_bgr(frame), t)
         except Exception as exc:  # noqa: BLE001 - shots refine the selection; never fail the decode for them
             self.error = native_reason(exc)
-        self.next_t = t + self.step - 1e-3
         self.seconds += time.perf_counter() - t0
 
     def _look(self, img: np.ndarray, t: float) -> None:

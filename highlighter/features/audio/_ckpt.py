@@ -150,10 +150,13 @@ class LoadReport:
     filled: list[str] = field(default_factory=list)  # model keys absent from old checkpoints and set to defaults
 
 
-def load_strict(model: torch.nn.Module, sd: dict, path: Path, what: str) -> None:
-    """load_state_dict(strict=True) with a one-line InputError that names what did not match."""
+def load_strict(model: torch.nn.Module, sd: dict, path: Path, what: str, assign: bool = False) -> None:
+    """load_state_dict(strict=True) with a one-line InputError that names what did not match.
+
+    ``assign``: the tensors of ``sd`` replace the model's (a model built on the meta device gets
+    real weights without a second copy); any tensor left on the meta device is then an error."""
     try:
-        model.load_state_dict(sd, strict=True)
+        model.load_state_dict(sd, strict=True, assign=assign)
     except RuntimeError as exc:
         want = model.state_dict()
         missing = [k for k in want if k not in sd]
@@ -165,3 +168,7 @@ def load_strict(model: torch.nn.Module, sd: dict, path: Path, what: str) -> None
                 parts.append(f"{len(keys)} {label} (e.g. {keys[0]})")
         detail = "; ".join(parts) or str(exc).splitlines()[0]
         raise InputError(f"{path} does not match the {what} layout: {detail}; is it the right checkpoint?") from exc
+    if assign:
+        left = [k for k, v in (*model.named_parameters(), *model.named_buffers()) if v.is_meta]
+        if left:
+            raise InputError(f"{path} leaves {len(left)} {what} tensor(s) unset (e.g. {left[0]}); is it the right checkpoint?")

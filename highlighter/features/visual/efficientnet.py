@@ -155,12 +155,13 @@ class EfficientNetLite0Backbone(FrameMeanBackbone, Backbone):
             return super().embed_clips(clips)
         if not clips:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
-        from highlighter.features.visual.onnx_runtime import INPUT
+        from highlighter.features.visual.onnx_runtime import INPUT, ORT_BATCH_FRAMES, memory_bounded_run
 
         xs = [self._crops(np.asarray(c), i) for i, c in enumerate(clips)]
         allx = np.concatenate(xs)
-        feats = np.concatenate([self.session.run(None, {INPUT: allx[i:i + self.batch_frames]})[0]
-                                for i in range(0, len(allx), self.batch_frames)])
+        run, step = memory_bounded_run(), ORT_BATCH_FRAMES
+        feats = np.concatenate([self.session.run(None, {INPUT: allx[i:i + step]}, run)[0]
+                                for i in range(0, len(allx), step)])
         bounds = np.cumsum([0] + [len(x) for x in xs])
         return np.stack([feats[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)
 
