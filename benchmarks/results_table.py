@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -221,42 +222,18 @@ def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, metho
         if yw is None and tw is None:
             say(f"{m}: no shipped weights, skipped")
             continue
-        label = "rasl-paper" if m == "rasl" else m
-        row = _row(m, label, bool(cls.supervised), PAPER.get(m))
+        label = "rasl (preset paper)" if m == "rasl" else m  # rasl's shipped files are its paper preset
         files = {"youtube": [yw], "tvsum": [tw]}
-        if m == "rasl" and paper_seeds_dir is not None:  # the paper preset retrained with more seeds
+        if paper_seeds_dir is not None:  # more seeds of the shipped configuration
             for target in files:
-                files[target] += sorted(paper_seeds_dir.glob(f"rasl-{target}-s*.safetensors"))
-        for path in files["youtube"]:
-            if path is None:
-                continue
-            det = load_method(path, name=m)
-            row["seconds"].setdefault("youtube", []).append(_seconds(det.info))
-            if cls.supervised:
-                if skip_cv:
-                    row["notes"]["yt"] = "CV not rerun"
-                    continue
-                overrides = det.info.get("cv_overrides") or _overrides_from_command(det.info.get("command", ""))
-                res, secs = cross_validate(m, data.yt, folds, seed, overrides, cache=cache, log=log)
-                row["cells"].setdefault("yt", []).append(res.overall)
-                row["notes"]["yt"] = f"{folds}-fold CV"
-            else:
-                say(f"{label}: YouTube with {path.name}")
-                row["cells"].setdefault("yt", []).append(evaluate_method(det, data.yt).overall)
-                row["notes"]["yt"] = "direct"
-        for path in files["tvsum"]:
-            if path is None:
-                continue
-            det = load_method(path, name=m)
-            row["seconds"].setdefault("tvsum", []).append(_seconds(det.info))
-            seen = "tvsum" in _trained_on(det.info)
-            say(f"{label}: TVSum with {path.name}")
-            if not seen:
-                _score_tvsum(det, data, row, all_50=True)
-            else:  # trained on TVSum train videos: all 50 only for unsupervised ones, marked
-                _score_tvsum(det, data, row, all_50=not cls.supervised, note="" if cls.supervised else "†")
-        row["seeds"] = max(len([p for p in files[t] if p is not None]) for t in files)
-        rows.append(row)
+                files[target] = _unique(files[target] + _seed_files(paper_seeds_dir, m, target))
+        groups = [(label, files)]
+        if m != "rasl" and paper_seeds_dir is not None and "paper" in getattr(cls, "presets", {}):
+            paper = {t: _seed_files(paper_seeds_dir, f"{m}-paper", t) for t in files}
+            if any(paper.values()):
+                groups.append((f"{m} (preset paper)", paper))
+        for label, files in groups:
+            rows.append(_weights_row(m, cls, label, files, data, folds, seed, cache, log, skip_cv))
     for m in BASELINES:
         row = _row(m, m, False)
         n = seeds if m == "random" else 1  # feature-norm is deterministic
@@ -268,6 +245,69 @@ def build_rows(data_root: Path, folds: int, seed: int, cache: Path | None, metho
         row["seeds"] = n if m == "random" else 0
         rows.append(row)
     return rows
+
+
+def _seed_files(folder: Path, stem: str, target: str) -> list[Path]:
+    """``{stem}-{target}-sN.safetensors`` and ``{stem}-sN.safetensors`` (one file for both targets)."""
+    found = list(folder.glob(f"{stem}-{target}-s*.safetensors")) + list(folder.glob(f"{stem}-s*.safetensors"))
+    return sorted(p for p in found if re.fullmatch(rf"{re.escape(stem)}(-{target})?-s\d+\.safetensors", p.name))
+
+
+def _unique(paths: list) -> list:
+    """Drop repeats of a training run (same seed, same data; the shipped seed is often also in the
+    seeds folder, re-saved with other metadata)."""
+    from highlighter.methods.base import read_metadata
+
+    seen, out = set(), []
+    for p in paths:
+        if p is None:
+            continue
+        info = read_metadata(p)["info"]
+        data = sorted((d.get("name"), d.get("split")) for d in info.get("data", []) if isinstance(d, dict))
+        digest = (info.get("seed"), json.dumps(data)) if "seed" in info else hashlib.sha256(Path(p).read_bytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(p)
+    return out
+
+
+def _weights_row(m, cls, label, files, data, folds, seed, cache, log, skip_cv) -> dict:
+    """One row from weights files: YouTube (direct, or CV for supervised methods) and TVSum per seed."""
+    from highlighter.eval.harness import evaluate_method
+    from highlighter.methods.base import load_method
+
+    say = log or (lambda _m: None)
+    row = _row(m, label, bool(cls.supervised), PAPER.get(m))
+    for path in files["youtube"]:
+        if path is None:
+            continue
+        det = load_method(path, name=m)
+        row["seconds"].setdefault("youtube", []).append(_seconds(det.info))
+        if cls.supervised:
+            if skip_cv:
+                row["notes"]["yt"] = "CV not rerun"
+                continue
+            overrides = det.info.get("cv_overrides") or _overrides_from_command(det.info.get("command", ""))
+            res, secs = cross_validate(m, data.yt, folds, seed, overrides, cache=cache, log=log)
+            row["cells"].setdefault("yt", []).append(res.overall)
+            row["notes"]["yt"] = f"{folds}-fold CV"
+        else:
+            say(f"{label}: YouTube with {path.name}")
+            row["cells"].setdefault("yt", []).append(evaluate_method(det, data.yt).overall)
+            row["notes"]["yt"] = "direct"
+    for path in files["tvsum"]:
+        if path is None:
+            continue
+        det = load_method(path, name=m)
+        row["seconds"].setdefault("tvsum", []).append(_seconds(det.info))
+        seen = "tvsum" in _trained_on(det.info)
+        say(f"{label}: TVSum with {path.name}")
+        if not seen:
+            _score_tvsum(det, data, row, all_50=True)
+        else:  # trained on TVSum train videos: all 50 only for unsupervised ones, marked
+            _score_tvsum(det, data, row, all_50=not cls.supervised, note="" if cls.supervised else "†")
+    row["seeds"] = max(len([p for p in files[t] if p is not None]) for t in files)
+    return row
 
 
 def _overrides_from_command(command: str) -> list[str]:
@@ -310,13 +350,34 @@ def render(rows: list[dict], folds: int) -> str:
         "positive) and the papers' (RASL IV-A, HPCL 4.1: clips whose mean annotator score is in the video's "
         "top half positive, top-5 AP per video); mean over domains. Compare a paper's TVSum number only with "
         "the papers' protocol. `rasl` = the default, pretrained on each video itself at detect time (seeds = "
-        "independent 3-run ensembles); `rasl-paper` = the paper's configuration pretrained on benchmark "
-        "features (`-youtube` weights: TVSum + YouTube train; `-tvsum` weights: YouTube train only). "
+        "independent 3-run ensembles); `rasl (preset paper)` = the paper's configuration pretrained on benchmark "
+        "features (`-youtube` weights: TVSum + YouTube train; `-tvsum` weights: YouTube train only); "
+        "`X (preset paper)` = method X trained with `--preset paper` (the paper's literal settings). "
         "† = unsupervised weights trained on TVSum train videos (40 of the 50): not comparable. "
         "— = not applicable / not measured. Paper numbers are each paper's own (other splits and features). "
         "Train time = `train_seconds` in the weights' metadata (mean over seeds).",
     ]
     return "\n".join(lines + notes) + "\n"
+
+
+def _table_rows(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| Method")]
+
+
+def keep_rows(new: str, old: str) -> str:
+    """``new`` with the rows of ``old`` that were not run now, in ``old``'s order; a new row
+    goes after the last row of the same method (so a long row need not be rerun for a short one)."""
+    label = lambda ln: ln.split("|")[1].strip()  # noqa: E731
+    fresh = {label(ln): ln for ln in _table_rows(new)}
+    merged = [fresh.pop(label(ln), ln) for ln in _table_rows(old)]
+    for lab, ln in fresh.items():
+        base = lab.split(" ")[0]
+        at = max((i for i, m in enumerate(merged) if label(m).split(" ")[0] == base), default=len(merged) - 1)
+        merged.insert(at + 1, ln)
+    lines = new.splitlines()
+    head = [ln for ln in lines if ln.startswith("| Method") or ln.startswith("|---")]
+    rest = lines[len(head) + len(_table_rows(new)):]
+    return "\n".join(head + merged + rest) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,8 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", action="append", help="only these trainable methods (repeatable)")
     ap.add_argument("--only-fold", type=int, help="run one CV fold of --method into --cv-cache and exit")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per learned row (mean ± std)")
-    ap.add_argument("--paper-seeds-dir", type=Path,
-                    help="more rasl-paper weights (rasl-youtube-sN / rasl-tvsum-sN .safetensors) for its seed rows")
+    ap.add_argument("--seeds-dir", "--paper-seeds-dir", dest="paper_seeds_dir", type=Path,
+                    help="more seeds of trained rows: METHOD[-TARGET]-sN.safetensors (shipped config) and "
+                         "METHOD-paper[-TARGET]-sN.safetensors (a row for the paper preset)")
+    ap.add_argument("--keep-rows", type=Path,
+                    help="an earlier table (e.g. docs/results.md): rows of methods not run now are kept from it")
     ap.add_argument("--skip-cv", action="store_true", help="leave supervised YouTube CV cells out (hours on CPU)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="config override for --only-fold (key=value, repeatable)")
@@ -357,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = build_rows(args.data_root, args.folds, args.seed, args.cv_cache, args.method, log=log,
                           seeds=args.seeds, paper_seeds_dir=args.paper_seeds_dir, skip_cv=args.skip_cv)
         text = render(rows, args.folds)
+        if args.keep_rows is not None:
+            text = keep_rows(text, args.keep_rows.read_text(encoding="utf-8"))
     except HighlighterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
