@@ -46,7 +46,8 @@ def make_join(dest: Path, target_seconds: float = 173.0) -> Path:
     from highlighter.io.ffmpeg import run_ffmpeg
     from highlighter.io.probe import probe_video
 
-    clips = sorted(p for p in SHARED.iterdir() if p.suffix in (".mp4", ".webm", ".mkv", ".mov")) if SHARED.is_dir() else []
+    suffixes = (".mp4", ".webm", ".mkv", ".mov")
+    clips = sorted(p for p in SHARED.iterdir() if p.suffix in suffixes) if SHARED.is_dir() else []
     once = dest.with_name("join-once.mp4")
     if not clips:
         run_ffmpeg(["-y", "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={target_seconds}",
@@ -62,7 +63,8 @@ def make_join(dest: Path, target_seconds: float = 173.0) -> Path:
                   f"aformat=channel_layouts=stereo:sample_fmts=fltp[a{i}];")
     graph += "".join(f"[v{i}][a{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=1[v][a]"
     run_ffmpeg(["-y", *args, "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset",
-                "veryfast", "-crf", "23", "-g", "60", "-c:a", "aac", "-b:a", "128k", str(once)], what="joining the clips")
+                "veryfast", "-crf", "23", "-g", "60", "-c:a", "aac", "-b:a", "128k", str(once)],
+               what="joining the clips")
     d = probe_video(once).duration
     n, rest = int(target_seconds // d), target_seconds % d
     lst = dest.with_name("join.txt")
@@ -136,7 +138,8 @@ def stages(video: Path, work: Path) -> dict[str, float]:
 
 def path_costs(video: Path, seconds: float, work: Path) -> dict[str, float]:
     """Seconds per minute of video of each backbone path on the first ``seconds`` s (features + detector)."""
-    from highlighter.api import DetectConfig, Pipeline
+    from highlighter.api import one_torch_thread
+    from highlighter.features.base import backbone_class
     from highlighter.features.extract import ExtractConfig, Extractor
     from highlighter.features.weights import is_cached
     from highlighter.io.ffmpeg import run_ffmpeg
@@ -146,18 +149,15 @@ def path_costs(video: Path, seconds: float, work: Path) -> dict[str, float]:
     run_ffmpeg(["-y", "-i", str(video), "-t", str(seconds), "-c", "copy", str(cut)], what="cutting")
     out = {}
     for visual, audio in (("efficientnet-lite0-motion", "logmel"), ("i3d", "panns")):
-        from highlighter.features.base import backbone_class
-
         pretrained = all(backbone_class(n).spec.weights is None or is_cached(backbone_class(n).spec.weights)
                          for n in (visual, audio))
         ex = Extractor(ExtractConfig(visual=visual, audio=audio, pretrained=pretrained, device="cpu"))
         t = time.perf_counter()
         ff = ex.extract(cut)
-        det = RASL.per_video()
-        det.score(ff.visual, ff.audio)
+        with one_torch_thread():  # as `Pipeline.score` runs the detector
+            RASL.per_video().score(ff.visual, ff.audio)
         label = f"{visual} + {audio} + rasl per-video" + ("" if pretrained else " (random weights)")
         out[label] = (time.perf_counter() - t) * 60.0 / float(ff.meta["duration"])
-    del DetectConfig, Pipeline
     return out
 
 

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/memory.py --quick         # detect at 1 / 3 min, fast backbones at 1 / 3 min
     .venv/bin/python benchmarks/memory.py --detect 10,30 --backbones none
     .venv/bin/python benchmarks/memory.py --detect none --backbones i3d,panns --slow-minutes 1,3
+    .venv/bin/python benchmarks/memory.py --detect none --fast-minutes 3,10 --minutes i3d=0.5,1
 
 Goal (issue 14): peak RSS <= 1 GB and flat in the video's length.
 
@@ -13,18 +14,21 @@ A 10-min segment is encoded, and longer videos are that segment joined by the co
 demuxer without re-encoding, so a 2-h video costs seconds, not an hour of CPU.
 
 Measurement: each run is a fresh ``highlighter`` CLI process (cold feature cache, its
-own temporary output and cache folders), the way a user runs it. Peak RSS is of the whole
-process tree (the CLI + any ffmpeg/ffprobe it spawns), summed from ``/proc/PID/status``
-``VmRSS`` every ``--interval`` s; ``wait4``'s ``ru_maxrss`` (the largest single process,
-exact but blind to sums) is shown beside it. The RSS at the end of the import phase is not
-separated: peak is what a user's machine must have.
+own temporary output and cache folders), the way a user runs it. Two figures per run:
+``tree``, the RSS of the CLI plus any other program it spawns (ffmpeg...), polled from
+``/proc`` every ``--interval`` s (a fork that has not exec'd yet shares its parent's pages
+and is not added); and ``maxrss``, ``wait4``'s ``ru_maxrss``: the exact peak of the largest
+single process, what ``/usr/bin/time -f %M`` prints. PSS is not used: on a shared machine it
+splits torch's library pages with other people's processes and under-reports.
 
 Backbones run with random weights where the published checkpoint is not in the weights
 cache (the same architecture and compute, so the same memory); ``yamnet`` has no random
 variant and runs when its TFLite file is given (``--yamnet``, default: the one in
 ``../shared/weights/yamnet``), imported into a temporary weights cache. The slow
 backbones (i3d, r3d, swin, mockingjay: < 1 video-s per wall-s here) run on
-``--slow-minutes`` (default 1, 3) and the fast ones on ``--fast-minutes`` (default 10, 30).
+``--slow-minutes`` (default 1, 3) and the fast ones on ``--fast-minutes`` (default 10, 30);
+``--minutes NAME=M,M`` sets one backbone's. Random and published weights cost the same RSS
+once loaded (PANN and Mockingjay checkpoints are memory-mapped, see features/audio/_ckpt.py).
 """
 
 from __future__ import annotations
@@ -176,6 +180,15 @@ def weights_cached(name: str, env: dict[str, str]) -> bool:
     return out.stdout.strip() == "1"
 
 
+def backbone_modalities(env: dict[str, str]) -> dict[str, str]:
+    """name -> modality of every backbone, asked of a child: importing them here would grow this
+    process to torch's size, and a forked child's ``ru_maxrss`` keeps its parent's pages from before exec."""
+    code = ("import json; from highlighter.features.base import available_backbones as a; "
+            "print(json.dumps({s.name: s.modality for s in a()}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def extract_row(name: str, modality: str, minutes: float, media: Path, env: dict[str, str],
                 interval: float, random: bool) -> dict:
     pick = ["--visual", name, "--no-audio"] if modality == "visual" else ["--visual", "none", "--audio", name]
@@ -202,6 +215,8 @@ def main() -> None:
     ap.add_argument("--backbones", default="", help="comma list (default: every registered backbone); 'none'")
     ap.add_argument("--fast-minutes", default=None, help="video lengths for the fast backbones (default 10,30)")
     ap.add_argument("--slow-minutes", default="1,3", help="video lengths for i3d, r3d, swin, mockingjay")
+    ap.add_argument("--minutes", action="append", default=[], metavar="NAME=M,M",
+                    help="video lengths for one backbone (repeatable), e.g. i3d=0.5,1")
     ap.add_argument("--yamnet", default=str(ROOT.parent / "shared" / "weights" / "yamnet" / "yamnet_spectra_in.tflite"),
                     help="yamnet_spectra_in.tflite (yamnet has no random variant)")
     ap.add_argument("--media-dir", type=Path, default=Path("/tmp/hl_memory"))
@@ -225,14 +240,11 @@ def main() -> None:
         rows.append(detect_row(m, args.media_dir, env, args.interval))
         show(rows[-1])
 
-    from highlighter.features.base import available_backbones
-
-    specs = {s.name: s for s in available_backbones()}
+    specs = backbone_modalities(env)
     names = list(specs) if not args.backbones else [] if args.backbones == "none" else args.backbones.split(",")
     with tempfile.TemporaryDirectory(prefix="hl-mem-cache-") as cache:
         yenv = dict(env, HIGHLIGHTER_CACHE=cache)
         for name in names:
-            spec = specs[name]
             benv = env
             if name == "yamnet":
                 if not Path(args.yamnet).is_file():
@@ -242,8 +254,9 @@ def main() -> None:
                                stdout=subprocess.DEVNULL)
                 benv = yenv
             random = name != "yamnet" and not weights_cached(name, benv)
-            for m in slow_minutes if name in SLOW else fast_minutes:
-                rows.append(extract_row(name, spec.modality, m, args.media_dir, benv, args.interval, random))
+            own = dict(x.split("=", 1) for x in args.minutes)
+            for m in minutes_list(own[name]) if name in own else slow_minutes if name in SLOW else fast_minutes:
+                rows.append(extract_row(name, specs[name], m, args.media_dir, benv, args.interval, random))
                 show(rows[-1])
     if args.json:
         from highlighter.atomic import atomic_write_text

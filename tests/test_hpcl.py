@@ -22,6 +22,7 @@ from highlighter.methods.hpcl import (
     ce_loss,
     hard_pairs,
     normalize_features,
+    prepare_inputs,
     hpcl_loss,
     rank_loss,
     sample_indices,
@@ -266,6 +267,26 @@ def test_input_norm_removes_a_videos_scale(mode):
     assert normalize_features(x, "none") is not None and np.array_equal(normalize_features(x, "none"), x)
 
 
+def test_norm_channel_is_the_clips_standardised_feature_norm():
+    x = np.abs(np.random.default_rng(1).normal(size=(9, 5))).astype(np.float32)
+    c = create_method("hpcl", **TINY).config
+    out = prepare_inputs(x, c)
+    n = np.linalg.norm(x, axis=1)
+    assert out.shape == (9, 6) and np.argmax(out[:, -1]) == np.argmax(n)
+    np.testing.assert_allclose(out[:, -1], (n - n.mean()) / n.std(), rtol=1e-4, atol=1e-5)
+    assert prepare_inputs(x, create_method("hpcl", **{**TINY, "norm_channel": False}).config).shape == (9, 5)
+
+
+def test_paper_preset_is_the_papers_literal_settings():
+    paper = create_method("hpcl", preset="paper").config
+    assert (paper.d, paper.d_k, paper.d_v, paper.heads, paper.layers, paper.dropout) == (256, 512, 512, 8, 2, 0.5)
+    assert (paper.lr, paper.epochs, paper.seq_len) == (1e-4, 20, 20)
+    assert (paper.w_hpcl, paper.w_rank, paper.margin, paper.samples_per_video) == (0.3, 0.1, 0.7, 1)
+    assert paper.input_norm == "none" and not paper.norm_channel and not paper.per_domain
+    default = create_method("hpcl").config
+    assert default.input_norm == "zscore" and default.norm_channel and default.lr == 5e-4
+
+
 def test_scores_do_not_depend_on_a_videos_feature_scale():
     torch.set_num_threads(1)
     det = create_method("hpcl", **{**TINY, "epochs": 1, "input_norm": "zscore"})
@@ -290,6 +311,6 @@ def test_per_domain_models_route_by_scene_and_roundtrip(tmp_path):
     det2 = load_method(det.save(tmp_path / "pd.safetensors"))
     assert det2.config.domains == ("b", "dom")
     np.testing.assert_allclose(det2.score(v.visual, v.audio), routed, atol=5e-3)
-    vn = normalize_features(v.visual, det.config.input_norm)[None]
-    an = normalize_features(v.audio, det.config.input_norm)[None]
+    vn = prepare_inputs(v.visual, det.config)[None]
+    an = prepare_inputs(v.audio, det.config)[None]
     assert not np.allclose(det._score_batch(other, vn, an)[0], routed)  # the other domain's model differs

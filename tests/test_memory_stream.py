@@ -9,6 +9,8 @@ oddly sized chunks equal those made from the whole track at once.
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -73,6 +75,7 @@ def test_iter_audio_is_a_lazy_bounded_generator(long_audio):
     gen = iter_audio(long_audio, sr, chunk_seconds=chunk)
     assert inspect.isgenerator(gen)
     whole_bytes = 60 * sr * 4
+    next(iter_audio(long_audio, sr, chunk_seconds=chunk))  # imports (PyAV...) are not what is measured
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -87,6 +90,16 @@ def test_iter_audio_is_a_lazy_bounded_generator(long_audio):
         whole_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert abs(total - len(whole)) == 0
+    assert total == len(whole)
     assert whole_peak >= whole_bytes  # the whole-array path does hold the track (the measure sees numpy)
     assert streamed_peak < whole_bytes / 8, f"streaming held {streamed_peak} bytes, the whole track is {whole_bytes}"
+
+
+def test_weight_free_audio_never_imports_torch(clip):
+    """logmel needs no torch; importing it anyway costs ~0.5 GB of RSS (the CUDA build here)."""
+    code = ("import sys; from highlighter.features.extract import ExtractConfig, Extractor; "
+            "ff = Extractor(ExtractConfig(visual=None, audio='logmel', device='cpu')).extract(sys.argv[1]); "
+            "assert ff.audio.shape == (2, 132); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -38,6 +38,7 @@ import stat
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,25 +181,42 @@ class Extractor:
         padded: dict[str, int] = {}
         visual = audio = None
         timings: dict[str, float] = {}
-        if self.visual is not None:
+
+        def audio_part(s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
             t1 = time.perf_counter()
-            visual, vpad, decoded_end = self._visual(path, info, starts, ends, progress, frame_hook, timings)
-            timings["visual"] = time.perf_counter() - t1
-            keep = decoded_clips(self.config.grid, duration, decoded_end)
-            if keep is not None:  # the frames stop early: the grid ends where they do
-                log.warning("%s: frames decode only up to %.2f s of the %.2f s the file claims; "
-                            "features cover that part", path, decoded_end, duration)
-                duration = decoded_end
-                starts, ends = self.config.grid.clips(duration)
-                visual, vpad = visual[:keep], vpad[:keep]
-            padded["visual"] = int(vpad.sum())
-        if run_audio:
-            t1 = time.perf_counter()
-            audio, apad = self._audio(path, info, starts, ends, progress)
+            out = self._audio(path, info, s, e, progress)
             timings["audio"] = time.perf_counter() - t1
-            padded["audio"] = int(apad.sum()) if apad is not None else 0
-            if audio is None:  # the decoder found no usable audio stream after all
-                has_audio = False
+            return out
+
+        # audio beside the visual pass (its own decode; fills the gaps of the visual one on two cores)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="highlighter-audio") if run_audio and self.visual else None
+        ahead = pool.submit(audio_part, starts, ends) if pool is not None else None
+        try:
+            cut = False
+            if self.visual is not None:
+                t1 = time.perf_counter()
+                visual, vpad, decoded_end = self._visual(path, info, starts, ends, progress, frame_hook, timings)
+                timings["visual"] = time.perf_counter() - t1
+                keep = decoded_clips(self.config.grid, duration, decoded_end)
+                if keep is not None:  # the frames stop early: the grid ends where they do
+                    log.warning("%s: frames decode only up to %.2f s of the %.2f s the file claims; "
+                                "features cover that part", path, decoded_end, duration)
+                    duration = decoded_end
+                    starts, ends = self.config.grid.clips(duration)
+                    visual, vpad = visual[:keep], vpad[:keep]
+                    cut = True
+                padded["visual"] = int(vpad.sum())
+            if run_audio:
+                if ahead is not None:
+                    audio, apad = ahead.result()
+                if ahead is None or cut:  # a grid cut short changes the last clip's end: audio on the new grid
+                    audio, apad = audio_part(starts, ends)
+                padded["audio"] = int(apad.sum()) if apad is not None else 0
+                if audio is None:  # the decoder found no usable audio stream after all
+                    has_audio = False
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         if padded.get("visual"):
             log.warning("%s: %d clip(s) had no decoded frame and repeat a neighbour", path, padded["visual"])
         cfg = self.config
@@ -428,10 +446,15 @@ def clip_frames(chunks: Iterable[tuple[np.ndarray, np.ndarray]], starts: np.ndar
             keep = p + EPS >= t
             if keep.all():
                 break
-            if (~keep).any():
+            if p.size < 2 or bool(np.all(p[1:] >= p[:-1])):  # sorted times (the decoder's): views, no copy
+                k = int(np.argmax(keep)) if keep.any() else p.size  # of a 64-frame chunk, per clip
+                last = f[k - 1:k].copy()
+                keep_f, keep_p = f[k:], p[k:]
+            else:
                 last = f[~keep][-1:].copy()
-            if keep.any():
-                buf[0] = (p[keep], f[keep])
+                keep_f, keep_p = f[keep], p[keep]
+            if keep_p.size:
+                buf[0] = (keep_p, keep_f)
                 break
             buf.popleft()
 

@@ -137,7 +137,10 @@ def quiet_libav() -> None:
 
     from highlighter.io.quiet import pyav_level
 
-    av.logging.set_level(pyav_level())
+    level = pyav_level()
+    # Silence = no Python callback at all: PyAV's takes the GIL, so a decoder thread that logs while
+    # another thread holds the GIL and waits for it (freeing a frame-threaded decoder) deadlocks.
+    av.logging.set_level(None if level == av.logging.PANIC else level)
 
 
 def open_container(path: str | os.PathLike):

@@ -46,6 +46,8 @@ BACKENDS = ("auto", "decord", "pyav")
 # Codecs whose decoder honours skip_frame=NONREF by dropping only unreferenced (B) frames; an
 # intra-only codec (MJPEG, ProRes) could read every frame as unreferenced, so it is never asked.
 NONREF_CODECS = frozenset({"h264", "hevc"})
+# swscale in the decoder: bilinear, as decord (features as before: corr 0.99-1.0), 40 % cheaper than bicubic
+INTERPOLATION = "BILINEAR"
 FrameHook = Callable[[Any, float], None]  # (PyAV VideoFrame, seconds from the container start)
 # A frame up to 1 ms after a target counts as "at" it: decord reports pts as float32
 # (0.25 ms resolution at 2 h) and containers round pts to their time base.
@@ -236,7 +238,7 @@ def _iter_pyav(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[int,
 
         def convert(item):
             if item[2] is None:
-                item[2] = item[1].to_ndarray(width=w, height=h, format="rgb24", interpolation="BICUBIC")
+                item[2] = item[1].to_ndarray(width=w, height=h, format="rgb24", interpolation=INTERPOLATION)
             return item[2]
 
         def emit(item):

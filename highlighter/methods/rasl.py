@@ -473,7 +473,9 @@ class RASL(Detector):
                 "extract features with the backbone the weights were trained on"
             )
         with torch.inference_mode():
-            return score_by_windows(self._window_scores, seq, cfg.window, normalize=cfg.normalize)
+            # the training batch, not 64 windows: each (64, 16, 30, D) activation is 158 MB at D = 1288
+            return score_by_windows(self._window_scores, seq, cfg.window, batch_size=cfg.batch_size,
+                                    normalize=cfg.normalize)
 
     def _score_video(self, visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
         """Pretrain ``video_seeds`` runs on this video alone (seeds ``video_seed`` + 0..n-1), score each visual-only,

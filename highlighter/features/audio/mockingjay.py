@@ -252,9 +252,11 @@ def load_mockingjay_checkpoint(path: str | Path) -> tuple[MockingjayTransformer,
     if not isinstance(sd, dict):
         raise InputError(f"{path} has no 'Transformer' state dict; is it an s3prl Mockingjay checkpoint?")
     sd = {k.replace("gamma", "weight").replace("beta", "bias"): v for k, v in sd.items()}  # legacy names
-    model = MockingjayTransformer(cfg["transformer"], input_dim_of(cfg))
+    with torch.device("meta"):  # the checkpoint's tensors become the weights: one copy in memory, not two
+        model = MockingjayTransformer(cfg["transformer"], input_dim_of(cfg))
     model.full_config = cfg  # audio front end + task settings travel with the model
-    load_strict(model, sd, path, "Mockingjay Transformer")
+    sd = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in sd.items()}
+    load_strict(model, sd, path, "Mockingjay Transformer", assign=True)
     ignored = [f"SpecHead.{k}" for k in (ckpt.get("SpecHead") or {})]
     return model, LoadReport(loaded=sorted(sd), ignored=ignored)
 
