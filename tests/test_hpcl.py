@@ -269,7 +269,7 @@ def test_input_norm_removes_a_videos_scale(mode):
 
 def test_norm_channel_is_the_clips_standardised_feature_norm():
     x = np.abs(np.random.default_rng(1).normal(size=(9, 5))).astype(np.float32)
-    c = create_method("hpcl", **TINY).config
+    c = create_method("hpcl", **{**TINY, "norm_channel": True}).config
     out = prepare_inputs(x, c)
     n = np.linalg.norm(x, axis=1)
     assert out.shape == (9, 6) and np.argmax(out[:, -1]) == np.argmax(n)
@@ -283,8 +283,11 @@ def test_paper_preset_is_the_papers_literal_settings():
     assert (paper.lr, paper.epochs, paper.seq_len) == (1e-4, 20, 20)
     assert (paper.w_hpcl, paper.w_rank, paper.margin, paper.samples_per_video) == (0.3, 0.1, 0.7, 1)
     assert paper.input_norm == "none" and not paper.norm_channel and not paper.per_domain
-    default = create_method("hpcl").config
-    assert default.input_norm == "zscore" and default.norm_channel and default.lr == 5e-4
+    default = create_method("hpcl").config  # the paper's, one pass over the clips per epoch (measured best)
+    assert default.input_norm == "none" and not default.norm_channel and default.samples_per_video == 0
+    assert {k: getattr(default, k) for k in ("d", "lr", "epochs")} == {"d": 256, "lr": 1e-4, "epochs": 20}
+    fast = create_method("hpcl", preset="fast").config
+    assert fast.input_norm == "zscore" and fast.norm_channel and (fast.d, fast.lr, fast.epochs) == (128, 5e-4, 8)
 
 
 def test_scores_do_not_depend_on_a_videos_feature_scale():
