@@ -230,15 +230,18 @@ def cpu_only(device: str) -> bool:
     return device == "cpu" or (device == "auto" and resolve_device("auto") == "cpu")
 
 
+I3D_CHECKPOINT_FILE = "rgb_imagenet.pt"  # features/visual/i3d.py's WeightSpec.filename
+
+
 def cpu_backbones() -> tuple[str, str | None]:
     """The CPU default: the offline pair even when the I3D checkpoint is cached (I3D runs at 0.17
     video-s per wall-s here: 6 min per minute of video). Without the checkpoint nothing is
     downloaded: `WeightsMissingError`, so that `offline_plan` announces the fallback as before."""
-    from highlighter.features.base import backbone_class
-    from highlighter.features.weights import is_cached
+    from highlighter.features.weights import weights_dir
 
-    name = backbone_class(DEFAULT_BACKBONES[0]).spec.weights
-    if name and not is_cached(name):
+    # The cache file by name, not through the weights registry: that would import the i3d module
+    # and torch (2 s, 0.5 GB) before decoding starts (tests/test_detect.py checks the two agree).
+    if not (weights_dir() / I3D_CHECKPOINT_FILE).is_file():
         raise WeightsMissingError(f"{DEFAULT_BACKBONES[0]} weights are not cached and a CPU run does not fetch them "
                                   f"({I3D_CPU_COST}, --backbone {DEFAULT_BACKBONES[0]} to use it)")
     return offline_backbones(True)

@@ -84,3 +84,25 @@ def test_methods_list_names_the_presets_default_first():
 
     rows = {m.name: m for m in describe_methods()}
     assert rows["rasl"].presets == ("video", "paper") and rows["feature-norm"].presets == ()
+
+
+def test_default_detect_plans_without_importing_torch_and_knows_the_i3d_file():
+    """Start-up: the plan (per-video RASL, CPU default) must not import torch, so decoding starts at once."""
+    import subprocess
+    import sys
+
+    from highlighter.api import I3D_CHECKPOINT_FILE
+    from highlighter.features.weights import get_weight_spec
+
+    assert get_weight_spec("i3d-rgb-imagenet-kinetics").filename == I3D_CHECKPOINT_FILE
+    code = ("import sys; from highlighter.api import DetectConfig, Pipeline; "
+            "p = Pipeline(DetectConfig(), log=lambda m: None); "
+            "print(p.plan.method, p.plan.mode, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    method, mode, torch_loaded = out.stdout.split()
+    assert (method, mode) == ("rasl", "video")
+    from highlighter.api import cpu_only
+
+    if cpu_only("auto"):  # the offline pair: ONNX Runtime features, torch only when RASL trains
+        assert torch_loaded == "False"

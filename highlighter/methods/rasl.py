@@ -70,22 +70,16 @@ Without audio features (a silent video, no audio backbone) it trains visual-only
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from highlighter.errors import InputError
 from highlighter.methods.base import Detector, TrainReport, register_method
 from highlighter.methods.config import BadValue, choice
 from highlighter.methods.data import VideoFeatures
-from highlighter.methods.torch_utils import RMSprop, iter_batches, training_run
 from highlighter.methods.windows import gather_windows, make_windows, score_by_windows
 from highlighter.scores import NORMALIZE_MODES, normalize_scores
 
@@ -167,137 +161,6 @@ def scale_per_dim(x: np.ndarray, mode: str = "minmax") -> np.ndarray:
     return np.where(span > 1e-12, (x - lo) / np.where(span > 1e-12, span, 1.0), 0.0).astype(np.float32)
 
 
-class SelfAttention(nn.Module):
-    """Eqs. 1-2: ρ̄ = ρ + softmax(ρW_Q (ρW_K)^T / sqrt(d)) ρW_V W_O."""
-
-    def __init__(self, d: int):
-        super().__init__()
-        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
-        self.scale = 1.0 / math.sqrt(d)
-
-    def forward(self, x):
-        att = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2) * self.scale, dim=-1)
-        return x + self.o(att @ self.v(x))
-
-
-class Branch(nn.Module):
-    """SA -> encoder -> RASL (ψ, weighted sum) -> decoder, for one modality."""
-
-    def __init__(self, cfg: RASLConfig, d: int):
-        super().__init__()
-        self.d = d
-        self.dp = -(-d // 8) * 8  # feature axis padded to a multiple of 8
-        kt, pt = cfg.kernel_t, cfg.kernel_t // 2
-        c1, c2, c3 = cfg.channels
-        self.sa = SelfAttention(d) if cfg.use_sa else None
-
-        def conv(i, o):
-            return nn.Conv2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
-
-        def deconv(i, o):
-            return nn.ConvTranspose2d(i, o, (kt, 4), stride=(1, 2), padding=(pt, 1))
-
-        self.enc = nn.Sequential(conv(1, c1), nn.ReLU(), conv(c1, c2), nn.ReLU(), conv(c2, c3), nn.ReLU())
-        self.psi = nn.Conv2d(c3, cfg.psi_channels, (1, 3), padding=(0, 1))
-        self.wsum = nn.Linear(cfg.psi_channels * self.dp // 8, 1, bias=False)
-        self.dec = nn.Sequential(deconv(c3, c2), nn.ReLU(), deconv(c2, c1), nn.ReLU(), deconv(c1, 1), nn.ReLU())
-        self.sigmoid = cfg.score_activation == "sigmoid"
-
-    def forward(self, rho):
-        """(B, N, d) -> dict(r (B,N,c3*dp/8), z (B,N,cψ*dp/8), s and its pre-activation logit (B,N), recon (B,N,d))."""
-        x = self.sa(rho) if self.sa is not None else rho
-        if self.dp != self.d:
-            x = F.pad(x, (0, self.dp - self.d))
-        r = self.enc(x.unsqueeze(1))  # (B, c3, N, dp/8)
-        z = self.psi(r)  # (B, cψ, N, dp/8)
-        b, _, n, _ = z.shape
-        z_flat = z.permute(0, 2, 1, 3).reshape(b, n, -1)
-        logit = self.wsum(z_flat).squeeze(-1)  # (B, N)
-        s = torch.sigmoid(logit) if self.sigmoid else logit
-        recon = self.dec(s[:, None, :, None] * r).squeeze(1)[..., : self.d]
-        r_flat = r.permute(0, 2, 1, 3).reshape(b, n, -1)
-        return {"r": r_flat, "z": z_flat, "s": s, "logit": logit, "recon": recon}
-
-
-class KPoint(nn.Module):
-    """Eq. 8: per-rank projections Ŵ_i, W̌_i and the k-point contrastive loss."""
-
-    def __init__(self, k: int, zdim: int, proj: int, contrast: bool):
-        super().__init__()
-        self.k, self.contrast = k, contrast
-        self.top = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
-        self.bot = nn.ModuleList(nn.Linear(zdim, proj, bias=False) for _ in range(k))
-        self.proj = proj
-
-    def forward(self, s, z):
-        return kpoint_loss(s, z, self.k, self.top if self.contrast else None, self.bot, self.proj)
-
-
-class RASLNet(nn.Module):
-    def __init__(self, cfg: RASLConfig):
-        super().__init__()
-        d = cfg.visual_dim
-        self.visual = Branch(cfg, d) if cfg.use_visual else None
-        self.audio = Branch(cfg, d) if cfg.use_audio else None
-        zdim = cfg.psi_channels * (-(-d // 8) * 8) // 8
-        self.kp_v = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_visual else None
-        self.kp_a = KPoint(cfg.k, zdim, cfg.proj_dim, cfg.kpoint_contrast) if cfg.use_rasl and cfg.use_audio else None
-        self.temperature = nn.Parameter(torch.tensor(float(cfg.temperature_init)))
-
-
-def l1_recon(target, recon):
-    """Eqs. 5 / 10: mean absolute reconstruction error."""
-    return (target - recon).abs().mean()
-
-
-def kpoint_loss(s, z, k: int, top_proj=None, bot_proj=None, proj_dim: int = 0):
-    """Eqs. 6-8 over a batch of windows: s (B, N), z (B, N, C) -> scalar.
-
-    Top-k and bottom-k indices are each sorted by ascending s (Φ^k, Π^k); the i-th of
-    each is projected by its own matrix, layer-normalised, and compared by cosine.
-    ``top_proj=None`` drops the contrast: η = mean of the top-k s (Fig. 6 ablation).
-    """
-    top = torch.topk(s, k, dim=1, largest=True).indices.flip(1)  # ascending s
-    bot = torch.topk(s, k, dim=1, largest=False).indices  # ascending s
-    s_top = torch.gather(s, 1, top)  # (B, k)
-    if top_proj is None:
-        eta = s_top.mean(1)
-    else:
-        zt = torch.gather(z, 1, top[..., None].expand(-1, -1, z.shape[-1]))
-        zb = torch.gather(z, 1, bot[..., None].expand(-1, -1, z.shape[-1]))
-        pt = torch.stack([top_proj[i](zt[:, i]) for i in range(k)], 1)
-        pb = torch.stack([bot_proj[i](zb[:, i]) for i in range(k)], 1)
-        pt, pb = F.layer_norm(pt, (pt.shape[-1],)), F.layer_norm(pb, (pb.shape[-1],))
-        sim = F.cosine_similarity(pt, pb, dim=-1)  # (B, k)
-        eta = (s_top * (1.0 - sim)).mean(1)
-    return F.softplus(-eta).mean()  # -log(1 / (1 + e^-η))
-
-
-def scl_loss(ra, rv, log_scale, source=None):
-    """Eq. 9, CLIP-style: symmetric cross-entropy over cosine logits scaled by exp(Γ).
-
-    ``ra``, ``rv``: (M, C) paired rows. ``source`` (M,) ids the clip each row came
-    from; rows repeating the same clip are removed from each other's negatives.
-    """
-    a, v = F.normalize(ra, dim=-1), F.normalize(rv, dim=-1)
-    logits = log_scale.clamp(max=math.log(100.0)).exp() * (a @ v.T)
-    if source is not None:
-        same = source[:, None] == source[None, :]
-        same.fill_diagonal_(False)
-        logits = logits.masked_fill(same, float("-inf"))
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-
-def resample_dim(x, d: int):
-    """Linear interpolation along the feature axis: (..., Da) -> (..., d)."""
-    if x.shape[-1] == d:
-        return x
-    shape = x.shape[:-1]
-    y = F.interpolate(x.reshape(-1, 1, x.shape[-1]), size=d, mode="linear", align_corners=True)
-    return y.reshape(*shape, d)
-
-
 @register_method("rasl")
 class RASL(Detector):
     """RASL detector; scores from the visual branch only (audio is for pretraining)."""
@@ -350,11 +213,24 @@ class RASL(Detector):
         return det
 
     def _build(self) -> None:
-        self.net = RASLNet(self.config)
+        """The network, except for a fresh per-video detector: it trains new runs per video and never
+        uses its own, so building it (and importing torch) waits until something asks for it."""
         self.device = "cpu"
+        lazy = self.config.pretrain == "video" and self.init_state is None
+        self.net = None if lazy else self._new_net()
+
+    def _new_net(self):
+        from highlighter.methods.rasl_net import RASLNet
+
+        net = RASLNet(self.config)
         if self.init_state is not None:
-            getattr(self.net, self.score_branch).load_state_dict(self.init_state)
-        self.net.eval()
+            getattr(net, self.score_branch).load_state_dict(self.init_state)
+        return net.eval()
+
+    def _the_net(self):
+        if self.net is None:
+            self.net = self._new_net()
+        return self.net
 
     @property
     def score_branch(self) -> str:
@@ -363,6 +239,8 @@ class RASL(Detector):
     # --- training -------------------------------------------------------------------------
     def _losses(self, rho_v, rho_a, mask, source):
         """Eq. 11 on one batch; returns (total, dict of parts)."""
+        from highlighter.methods.rasl_net import l1_recon, scl_loss
+
         parts = {}
         net, cfg = self.net, self.config
         outs = {}
@@ -386,6 +264,11 @@ class RASL(Detector):
 
     def _fit(self, videos: list, seed: int, log: Callable[[str], None] | None) -> TrainReport:
         """Pretrain without labels on the videos' visual (+ audio) features."""
+        import torch
+
+        from highlighter.methods.rasl_net import resample_dim
+        from highlighter.methods.torch_utils import RMSprop, iter_batches, training_run
+
         cfg = self.config
         if not videos:
             raise InputError("rasl: no training videos; check --data and --split")
@@ -406,7 +289,7 @@ class RASL(Detector):
         cfg.visual_dim = dv.pop()
         t0 = time.perf_counter()
         with training_run(seed, cfg.threads, cfg.device) as (gen, device):
-            self._build()  # fresh weights from the seed, sized to the data
+            self.net = self._new_net()  # fresh weights from the seed, sized to the data
             net = self.net.to(device)
             self.device = device
             opt = RMSprop(net.parameters(), lr=cfg.lr)  # torch.optim's, without importing torch._dynamo
@@ -449,7 +332,11 @@ class RASL(Detector):
 
     # --- inference ------------------------------------------------------------------------
     def _window_scores(self, windows: np.ndarray) -> np.ndarray:
-        branch = getattr(self.net, self.score_branch)
+        import torch
+
+        from highlighter.methods.rasl_net import resample_dim
+
+        branch = getattr(self._the_net(), self.score_branch)
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
         if self.score_branch == "audio":
             x = resample_dim(x, self.config.visual_dim)
@@ -472,6 +359,8 @@ class RASL(Detector):
                 f"rasl: features have shape {tuple(seq.shape)} but the model expects (clips, {want}); "
                 "extract features with the backbone the weights were trained on"
             )
+        import torch
+
         with torch.inference_mode():
             # the training batch, not 64 windows: each (64, 16, 30, D) activation is 158 MB at D = 1288
             return score_by_windows(self._window_scores, seq, cfg.window, batch_size=cfg.batch_size,
@@ -509,11 +398,11 @@ class RASL(Detector):
 
     # --- persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        branch = getattr(self.net, self.score_branch)
+        branch = getattr(self._the_net(), self.score_branch)
         return {k: v.detach().cpu() for k, v in branch.state_dict().items()}
 
     def load_state_dict(self, state: dict) -> None:
-        branch = getattr(self.net, self.score_branch)
+        branch = getattr(self._the_net(), self.score_branch)
         ref = branch.state_dict()
         missing = sorted(set(ref) - set(state))
         extra = sorted(set(state) - set(ref))
@@ -534,3 +423,15 @@ def _clips_matrix(x: np.ndarray, what: str) -> np.ndarray:
     if x.ndim != 2 or x.shape[0] < 1:
         raise InputError(f"rasl: {what} features must be a (clips, dims) matrix, got shape {tuple(x.shape)}")
     return x
+
+
+_NET_NAMES = ("SelfAttention", "Branch", "KPoint", "RASLNet", "l1_recon", "kpoint_loss", "scl_loss", "resample_dim")
+
+
+def __getattr__(name: str):
+    """The networks and losses live in `rasl_net` (torch); reachable from here for callers and tests."""
+    if name in _NET_NAMES:
+        from highlighter.methods import rasl_net
+
+        return getattr(rasl_net, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
