@@ -256,6 +256,7 @@ def _seed_files(folder: Path, stem: str, target: str) -> list[Path]:
 def _unique(paths: list) -> list:
     """Drop repeats of a training run (same seed, same data; the shipped seed is often also in the
     seeds folder, re-saved with other metadata)."""
+    from highlighter.features.weights import sha256_file
     from highlighter.methods.base import read_metadata
 
     seen, out = set(), []
@@ -264,7 +265,7 @@ def _unique(paths: list) -> list:
             continue
         info = read_metadata(p)["info"]
         data = sorted((d.get("name"), d.get("split")) for d in info.get("data", []) if isinstance(d, dict))
-        digest = (info.get("seed"), json.dumps(data)) if "seed" in info else hashlib.sha256(Path(p).read_bytes()).hexdigest()
+        digest = (info.get("seed"), json.dumps(data)) if "seed" in info else sha256_file(Path(p))
         if digest not in seen:
             seen.add(digest)
             out.append(p)

@@ -189,25 +189,16 @@ def detector_backbones(det: Any) -> tuple[str, str | None] | None:
     return name(d.get("visual")), name(d.get("audio"))  # type: ignore[return-value]
 
 
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_detector(method: str, weights: str | Path | None,
                   preset: str | None = None) -> tuple[Any, WeightsInfo | None]:
     """A ready detector (`methods.shipped.resolve_detector`) and what the result records of its weights."""
+    from highlighter.features.weights import sha256_file
     from highlighter.methods.shipped import resolve_detector
 
     r = resolve_detector(method, weights, DEFAULT_TARGET, preset=preset)
     if r.weights is None:
         return r.detector, None
-    return r.detector, WeightsInfo(id=r.weights.name, sha256=sha256_of(r.weights), path=str(r.weights.resolve()))
+    return r.detector, WeightsInfo(id=r.weights.name, sha256=sha256_file(r.weights), path=str(r.weights.resolve()))
 
 
 def offline_backbones(audio_wanted: bool) -> tuple[str, str | None]:

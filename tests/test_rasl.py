@@ -12,7 +12,7 @@ import torch
 from highlighter.errors import InputError, UsageError
 from highlighter.methods import create_method, load_method
 from highlighter.methods.data import VideoFeatures
-from highlighter.methods.rasl import kpoint_loss, l1_recon, resample_dim, scl_loss
+from highlighter.methods.rasl_net import kpoint_loss, l1_recon, resample_dim, scl_loss
 from highlighter.methods.windows import window_indices
 
 REPO = Path(__file__).resolve().parents[1]

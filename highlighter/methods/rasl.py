@@ -423,15 +423,3 @@ def _clips_matrix(x: np.ndarray, what: str) -> np.ndarray:
     if x.ndim != 2 or x.shape[0] < 1:
         raise InputError(f"rasl: {what} features must be a (clips, dims) matrix, got shape {tuple(x.shape)}")
     return x
-
-
-_NET_NAMES = ("SelfAttention", "Branch", "KPoint", "RASLNet", "l1_recon", "kpoint_loss", "scl_loss", "resample_dim")
-
-
-def __getattr__(name: str):
-    """The networks and losses live in `rasl_net` (torch); reachable from here for callers and tests."""
-    if name in _NET_NAMES:
-        from highlighter.methods import rasl_net
-
-        return getattr(rasl_net, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,6 @@ package the exporter needs) are optional: without them, or off CPU, the backbone
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -44,19 +43,12 @@ def export_available() -> bool:
     return True
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def onnx_cache_path(name: str, weights: Path) -> Path:
     """Where the export of backbone ``name`` with checkpoint ``weights`` is kept."""
     from highlighter import settings
+    from highlighter.features.weights import sha256_file
 
-    return settings.backbone_weights_dir() / "onnx" / f"{name}-{file_sha256(weights)[:16]}-v{EXPORT_VERSION}.onnx"
+    return settings.backbone_weights_dir() / "onnx" / f"{name}-{sha256_file(weights)[:16]}-v{EXPORT_VERSION}.onnx"
 
 
 def export_onnx(model: Any, dest: Path, crop: int) -> Path:
