@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -395,6 +397,7 @@ class Pipeline:
 
         video = Path(video)
         t0 = time.perf_counter()
+        warm_up(self.plan.detector)
         info = probe_video(video)
         cached = False
         tap = ShotTap() if self.config.shots else None  # shots from the frames the backbone's pass decodes
@@ -483,6 +486,20 @@ class Pipeline:
         if result.signal is not None and result.signal.message:
             self.log(f"{feats.path.name}: {result.signal.message}")
         return result
+
+
+def warm_up(det: Any) -> None:
+    """Start ``det.warm_up()`` (its scoring imports) in a daemon thread: it overlaps the decode, and a
+    failure there only means the import happens, and fails loudly, when scoring needs it."""
+    hook = getattr(det, "warm_up", None)
+    if hook is None or "torch" in sys.modules:
+        return
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            hook()
+
+    threading.Thread(target=run, name="highlighter-warm-up", daemon=True).start()
 
 
 @contextlib.contextmanager

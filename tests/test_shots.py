@@ -65,12 +65,26 @@ def test_shot_tap_on_the_backbone_decode_finds_the_same_cuts(three_shots):
 
     tap = ShotTap()
     n = sum(len(c) for c in iter_frames(three_shots, fps=2, short_side=48, on_frame=tap, skip_nonref=True))
+    found = tap.result(three_shots)  # waits for the tap's worker thread
     assert n == 16 and 7.5 * TAP_FPS * 0.9 <= len(tap.times) <= 8.0 * TAP_FPS  # a frame per tick of 0.1 s
-    found = tap.result(three_shots)
     own = detect_cuts(three_shots)
     assert found.note is None and len(found.cuts) == len(own) == 2
     assert all(0 <= a - b <= 1 / TAP_FPS + FRAME for a, b in zip(found.cuts, own))
     assert tap.meta()["shot_cuts"]["cuts"] == found.cuts
+
+
+def test_shot_tap_worker_thread_gives_the_cuts_of_the_inline_tap(three_shots):
+    """The detector runs in the tap's own thread by default; it sees the same frames in the same order
+    as when it runs inside the decode thread, so it finds the same cuts at the same times."""
+    from highlighter.io import iter_frames
+
+    taps = [ShotTap(worker=True), ShotTap(worker=False)]
+    for tap in taps:
+        for _ in iter_frames(three_shots, fps=2, short_side=48, on_frame=tap, skip_nonref=True):
+            pass
+    threaded, inline = (t.result(three_shots) for t in taps)
+    assert threaded.cuts == inline.cuts and len(threaded.cuts) == 2
+    assert taps[0].times == taps[1].times and taps[0]._thread is None  # the worker was joined
 
 
 def test_small_bgr_keeps_colours_and_aspect(three_shots):

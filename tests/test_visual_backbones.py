@@ -236,23 +236,37 @@ def test_efficientnet_lite0_input_range_recognises_the_dog_clip():
     assert ours >= 0.3 and ours > imagenet + 0.2, (ours, imagenet)
 
 
-def test_efficientnet_lite0_in_onnx_runtime_matches_torch(monkeypatch, tmp_path_factory):
-    """On CPU the bundled EfficientNet-Lite0 runs in ONNX Runtime from a cached export of the same
-    network: the same features as torch (to 1e-4), the export made once, no timm needed to reuse it."""
-    pytest.importorskip("onnxruntime")
+@pytest.mark.parametrize("engine", ["openvino", "onnxruntime"])
+def test_efficientnet_lite0_exported_engine_matches_torch(engine, monkeypatch, tmp_path_factory):
+    """On CPU the bundled EfficientNet-Lite0 runs in OpenVINO (else ONNX Runtime) from a cached export
+    of the same network: the same features as torch (to 1e-4), the export made once, no timm needed
+    to reuse it."""
+    pytest.importorskip(engine)
     pytest.importorskip("onnx")
     from highlighter.features.visual.efficientnet import ARCH, EfficientNetLite0Backbone, bundled_weights_path
     from highlighter.features.visual.onnx_runtime import onnx_cache_path
 
     monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path_factory.getbasetemp() / "onnx_cache"))
-    ort = create_backbone("efficientnet-lite0")
-    assert ort.session is not None and not ort.uses_torch
+    fast = EfficientNetLite0Backbone(runtime=engine)
+    assert fast.session is not None and fast.session.engine == engine and not fast.uses_torch
     assert onnx_cache_path(ARCH, bundled_weights_path()).is_file()
     ref = EfficientNetLite0Backbone(runtime="torch")
     assert ref.session is None and ref.uses_torch
-    clips = [_frames(5, 256, 340), _frames(1, 256, 256, 1), _frames(3, 300, 400, 2)]  # the last: torch resizes
-    a, b = ort.embed_clips(clips), ref.embed_clips(clips)
-    assert a.shape == b.shape == (3, 1280) and np.abs(a - b).max() < 1e-4
-    again = create_backbone("efficientnet-lite0")  # from the cached export
+    # 5 + 1 + 3 frames: more than one engine call of 8, and a short last one; the last clip: torch resizes
+    clips = [_frames(5, 256, 340), _frames(1, 256, 256, 1), _frames(3, 300, 400, 2), _frames(4, 256, 300, 3),
+             _frames(4, 256, 300, 4)]
+    a, b = fast.embed_clips(clips), ref.embed_clips(clips)
+    assert a.shape == b.shape == (5, 1280) and np.abs(a - b).max() < 1e-4
+    again = EfficientNetLite0Backbone(runtime=engine)  # from the cached export
     assert np.array_equal(again.embed_clips(clips[:1]), a[:1])
-    assert set(ort.model.state_dict()) == set(ref.model.state_dict())  # the torch network is still there on demand
+    assert set(fast.model.state_dict()) == set(ref.model.state_dict())  # the torch network is still there on demand
+
+
+def test_default_engine_prefers_openvino_and_unknown_runtime_is_one_line():
+    from highlighter.errors import UsageError
+    from highlighter.features.visual.onnx_runtime import openvino_available, pick_engine
+
+    assert pick_engine("torch") is None
+    assert pick_engine("auto") == ("openvino" if openvino_available() else pick_engine("auto"))
+    with pytest.raises(UsageError, match="unknown runtime 'tensorrt'; valid: auto, openvino"):
+        pick_engine("tensorrt")

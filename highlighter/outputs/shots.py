@@ -91,9 +91,18 @@ class ShotTap:
 
     It looks at the first frame of each 1/`TAP_FPS`-s tick (``floor(t * fps)``) and passes over the rest. A failure
     (an odd pixel format OpenCV refuses) turns into a note, never into a failed decode.
+
+    The decode thread only copies the tick's small strided planes (`grab`); colour conversion and
+    ContentDetector run in a worker thread of their own (``worker=True``, the default), fed through
+    a bounded queue. Why: decoding is the longest stage of `detect` on the CPU default, and the tap's
+    work there (~1.7 s on the 173-s 720p join) is done on the other core instead. The frames reach
+    ContentDetector in the same order, so the cuts are the same as in the thread.
     """
 
-    def __init__(self, fps: float = TAP_FPS, threshold: float = THRESHOLD, min_shot: float = MIN_SHOT_SECONDS):
+    QUEUE = 256  # tapped frames in flight (~40 KB each at TAP_WIDTH)
+
+    def __init__(self, fps: float = TAP_FPS, threshold: float = THRESHOLD, min_shot: float = MIN_SHOT_SECONDS,
+                 worker: bool = True):
         self.fps = fps
         self.threshold, self.min_shot = threshold, min_shot
         self.detector: Any = None
@@ -101,8 +110,12 @@ class ShotTap:
         self.index = 0
         self.times: list[float] = []  # time of each frame it looked at
         self.cuts: list[float] = []
-        self.seconds = 0.0  # CPU-side cost of the tap (its share of the decode thread)
+        self.grab_seconds = 0.0  # in the decode thread
+        self.work_seconds = 0.0  # colour conversion + detector (the worker, or the decode thread without one)
         self.error: str | None = None
+        self.worker = worker
+        self._queue: Any = None
+        self._thread: Any = None
 
     def __call__(self, frame: Any, t: float) -> None:
         tick = math.floor(t * self.fps + 1e-6)
@@ -111,10 +124,50 @@ class ShotTap:
         self.last_tick = tick
         t0 = time.perf_counter()
         try:
-            self._look(small_bgr(frame), t)
+            planes = grab(frame)
+            if self.worker:
+                self._start()
+                self._queue.put((planes, t))
+            else:
+                self._look(to_bgr(planes), t)
         except Exception as exc:  # noqa: BLE001 - shots refine the selection; never fail the decode for them
             self.error = native_reason(exc)
-        self.seconds += time.perf_counter() - t0
+        self.grab_seconds += time.perf_counter() - t0
+
+    @property
+    def seconds(self) -> float:
+        """The tap's cost in seconds of thread time (grabbing + detector)."""
+        return self.grab_seconds + self.work_seconds
+
+    def _start(self) -> None:
+        if self._thread is None:
+            import queue
+            import threading
+
+            self._queue = queue.Queue(self.QUEUE)
+            self._thread = threading.Thread(target=self._work, name="highlighter-shots", daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # drain: the decode thread must never block on a full queue
+            t0 = time.perf_counter()
+            try:
+                self._look(to_bgr(item[0]), item[1])
+            except Exception as exc:  # noqa: BLE001 - as in __call__
+                self.error = native_reason(exc)
+            self.work_seconds += time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Wait for the worker to finish the frames it was given (`meta` and `result` call it)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def _look(self, img: np.ndarray, t: float) -> None:
         from scenedetect import ContentDetector
@@ -131,12 +184,14 @@ class ShotTap:
 
     def meta(self) -> dict[str, Any]:
         """What the feature file keeps of the tap (so a cache hit needs no shot pass): the cuts, when found."""
+        self.close()
         if self.error is not None or not self.times:
             return {}
         return {"shot_cuts": {"cuts": clean_cuts(self.cuts), "fps": self.fps, "threshold": self.threshold}}
 
     def result(self, path: str | Path = "") -> ShotCuts:
         """The cuts found (None with a note when the tap failed or saw no frame)."""
+        self.close()
         if self.error is not None or not self.times:
             why = self.error or "no frame was decoded"
             return ShotCuts(cuts=None, seconds=self.seconds,
@@ -148,15 +203,9 @@ _LIMITED_Y = np.clip(np.round((np.arange(256) - 16.0) * (255.0 / 219.0)), 0, 255
 _LIMITED_C = np.clip(np.round((np.arange(256) - 128.0) * (255.0 / 224.0) + 128.0), 0, 255).astype(np.uint8)
 
 
-def small_bgr(frame: Any, width: int = TAP_WIDTH) -> np.ndarray:
-    """A PyAV frame as a small uint8 BGR image (about ``width`` px wide) for ContentDetector.
-
-    8-bit 4:2:0 (nearly every video): luma and chroma planes strided by an even factor, then
-    OpenCV's YUV->BGR on the small image (limited range expanded first, so differences keep
-    the scale ContentDetector's threshold was set on). Other formats: swscale to that size.
-    """
-    import cv2
-
+def grab(frame: Any, width: int = TAP_WIDTH) -> tuple:
+    """The cheap part of `small_bgr`, done where the frame is: ("yuv", limited, y, u, v) strided copies of
+    an 8-bit 4:2:0 frame's planes, or ("bgr", image) swscaled for other formats."""
     k = max(2, 2 * round(frame.width / (2 * width)))
     if frame.format.name in ("yuv420p", "yuvj420p"):
         y, u, v = (np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size) for pl in frame.planes[:3])
@@ -164,12 +213,32 @@ def small_bgr(frame: Any, width: int = TAP_WIDTH) -> np.ndarray:
         h, w = ys.shape
         us, vs = u[:, :frame.width // 2:k // 2][::k // 2][:h, :w], v[:, :frame.width // 2:k // 2][::k // 2][:h, :w]
         h, w = min(h, us.shape[0]), min(w, us.shape[1])
-        if frame.format.name == "yuv420p":  # limited range: Y 16-235, UV 16-240 around 128
-            ys, us, vs = _LIMITED_Y[ys[:h, :w]], _LIMITED_C[us[:h, :w]], _LIMITED_C[vs[:h, :w]]
-        return cv2.cvtColor(np.dstack([ys[:h, :w], us[:h, :w], vs[:h, :w]]), cv2.COLOR_YUV2BGR)
+        return ("yuv", frame.format.name == "yuv420p", ys[:h, :w].copy(), us[:h, :w].copy(), vs[:h, :w].copy())
     w = max(2, frame.width // k)
     h = max(2, frame.height // k)
-    return frame.to_ndarray(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR")
+    return ("bgr", frame.to_ndarray(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR"))
+
+
+def to_bgr(planes: tuple) -> np.ndarray:
+    """`grab`'s planes -> the small uint8 BGR image ContentDetector gets (limited range expanded first,
+    so differences keep the scale ContentDetector's threshold was set on)."""
+    import cv2
+
+    if planes[0] == "bgr":
+        return planes[1]
+    _, limited, ys, us, vs = planes
+    if limited:  # Y 16-235, UV 16-240 around 128
+        ys, us, vs = _LIMITED_Y[ys], _LIMITED_C[us], _LIMITED_C[vs]
+    return cv2.cvtColor(np.dstack([ys, us, vs]), cv2.COLOR_YUV2BGR)
+
+
+def small_bgr(frame: Any, width: int = TAP_WIDTH) -> np.ndarray:
+    """A PyAV frame as a small uint8 BGR image (about ``width`` px wide) for ContentDetector.
+
+    8-bit 4:2:0 (nearly every video): luma and chroma planes strided by an even factor, then
+    OpenCV's YUV->BGR on the small image. Other formats: swscale to that size.
+    """
+    return to_bgr(grab(frame, width))
 
 
 def find_cuts(path: str | Path) -> ShotCuts:

@@ -1,15 +1,27 @@
-"""CPU inference of a frame backbone with ONNX Runtime, on a model exported once and cached.
+"""CPU inference of a frame backbone on a model exported once to ONNX and cached: OpenVINO when
+installed, else ONNX Runtime, else (the caller's choice) torch.
 
-Why: on this 2-core CPU, EfficientNet-Lite0 at 224x224 costs 19 ms of CPU per frame in ONNX
-Runtime 1.32 against 38 ms in torch 2.14 (1 thread each, batch 32, measured under load; the
-outputs agree to 6e-6), and a run that finds the exported model needs neither timm nor
-(until the detector) torch: about 2 s less start-up.
+Why: EfficientNet-Lite0 at 224x224, batch 8, on this 2-core CPU (quiet machine, 2026-11-29):
+
+==========================  ==========  ===========  =========
+engine                      1 thread    2 threads    agrees
+==========================  ==========  ===========  =========
+torch 2.14                  38 ms*      -            -
+ONNX Runtime 1.32           16.0 ms     10.3 / 20.1  6e-6
+OpenVINO 2026.4             13.5 ms     7.6 / 14.7   8e-6
+==========================  ==========  ===========  =========
+
+(ms of wall per frame; with 2 threads wall / CPU; *under load, last round). OpenVINO costs
+0.12 s to import and 0.2 s to compile the model, and a run that finds the export cached needs
+neither timm nor torch for the backbone. Two intra-op threads: the decode thread does not keep a
+whole core busy, and the backbone is the pipeline's longest stage (ONNX Runtime's threads are
+told not to spin, so a waiting thread gives its core back).
 
 The export (``torch.onnx.export``, TorchScript exporter, opset 17, dynamic batch) runs the
 first time, from the network with its weights already loaded, and is written atomically to
 ``<cache>/weights/onnx/<name>-<sha256 of the weights file>[:16]-v<EXPORT_VERSION>.onnx``: a
-new checkpoint or a new export recipe makes a new file. ONNX Runtime (and the ``onnx``
-package the exporter needs) are optional: without them, or off CPU, the backbone runs in torch.
+new checkpoint or a new export recipe makes a new file. The engines (and the ``onnx`` package
+the exporter needs) are optional: without them, or off CPU, the backbone runs in torch.
 """
 
 from __future__ import annotations
@@ -20,10 +32,24 @@ from typing import Any, Callable
 
 import numpy as np
 
+from highlighter.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 EXPORT_VERSION = 1  # bump when the exported graph changes (input layout, opset, head)
 INPUT, OUTPUT = "x", "y"
+
+
+RUNTIMES = ("auto", "openvino", "onnxruntime", "torch")
+THREADS = 2  # intra-op threads of either engine (see the module doc)
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken install counts as absent: the next engine runs
+        return False
+    return True
 
 
 def ort_available() -> bool:
@@ -66,20 +92,21 @@ def export_onnx(model: Any, dest: Path, crop: int) -> Path:
 
 
 def session(path: Path, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session on ``path`` (intra-op threads: ``threads``, default ORT's)."""
+    """An ONNX Runtime CPU session on ``path`` (intra-op threads: ``threads``, default ORT's; no spinning)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # its warnings would break the one-line rule
     if threads:
         opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-# Frames per ONNX Runtime call, and its arena handed back after each call (issue 14, memory): with
+# Frames per engine call, and ONNX Runtime's arena handed back after each call (issue 14, memory): with
 # the default arena a 32-frame call keeps +800 MB for the rest of the process, 8 frames +200 MB;
 # 8 frames with shrinkage peak at +110 MB and keep ~0 (benchmarks/memory.py; ~10 % slower than no shrinkage).
-ORT_BATCH_FRAMES = 8
+BATCH_FRAMES = 8
 
 
 def memory_bounded_run() -> Any:
@@ -91,10 +118,49 @@ def memory_bounded_run() -> Any:
     return ro
 
 
-def cached_session(name: str, weights: Path, build: Callable[[], Any], crop: int) -> Any | None:
-    """A session on the cached export of ``name`` (exported from ``build()`` when absent), or None
-    when ONNX Runtime is missing or the export fails (the caller then runs torch)."""
-    if not ort_available():
+class FrameRunner:
+    """float32 (n, 3, crop, crop) -> float32 (n, dim) on the exported model, ``BATCH_FRAMES`` at a time;
+    ``engine`` says which one runs ("openvino" | "onnxruntime")."""
+
+    def __init__(self, path: Path, engine: str, threads: int = THREADS):
+        self.engine = engine
+        if engine == "openvino":
+            import openvino as ov
+
+            compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                                  "PERFORMANCE_HINT": "LATENCY"})
+            request = compiled.create_infer_request()
+            self._run = lambda x: np.array(request.infer({0: x})[0], dtype=np.float32)  # a copy: the request reuses its buffer
+        else:
+            sess, opts = session(path, threads), memory_bounded_run()
+            self._run = lambda x: sess.run(None, {INPUT: x}, opts)[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self._run(np.ascontiguousarray(x[i:i + BATCH_FRAMES]))
+                               for i in range(0, len(x), BATCH_FRAMES)])
+
+
+def pick_engine(runtime: str = "auto") -> str | None:
+    """The engine ``runtime`` names, or None for torch; "auto" = OpenVINO, else ONNX Runtime, else torch.
+    Naming an engine that is not installed is a usage error (one line)."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown runtime '{runtime}'; valid: {', '.join(RUNTIMES)}")
+    if runtime == "torch":
+        return None
+    found = {"openvino": openvino_available, "onnxruntime": ort_available}
+    if runtime != "auto":
+        if not found[runtime]():
+            raise UsageError(f"runtime '{runtime}' is not installed; pip install {runtime} or use --runtime auto")
+        return runtime
+    return next((name for name, ok in found.items() if ok()), None)
+
+
+def cached_session(name: str, weights: Path, build: Callable[[], Any], crop: int,
+                   runtime: str = "auto") -> FrameRunner | None:
+    """A `FrameRunner` on the cached export of ``name`` (exported from ``build()`` when absent), or None
+    when no engine is installed or the export fails (the caller then runs torch)."""
+    engine = pick_engine(runtime)
+    if engine is None:
         return None
     path = onnx_cache_path(name, weights)
     if not path.is_file():
@@ -106,7 +172,7 @@ def cached_session(name: str, weights: Path, build: Callable[[], Any], crop: int
             log.warning("ONNX export of %s failed (%s); running it in torch", name, exc)
             return None
     try:
-        return session(path, threads=1)  # the decode thread has the other core (`extract.prefetch`)
+        return FrameRunner(path, engine)
     except Exception as exc:  # noqa: BLE001 - a damaged cached export: make it again next time
         log.warning("cannot load the ONNX export %s (%s); running %s in torch", path, exc, name)
         path.unlink(missing_ok=True)
