@@ -33,7 +33,7 @@ older file runs `outputs.shots.find_cuts`; ``DetectConfig.shots=False`` skips it
 passes them to `select_segments`, so no segment spans a cut, and records them (``cuts``).
 
 CPU default: without a CUDA device, ``backbone="auto"`` runs the offline pair even when the I3D
-checkpoint is cached (I3D: 6 min per minute of video on this 2-core CPU) and never downloads it;
+checkpoint is cached (I3D + PANNs: ~1.2 min per minute of video on this 2-core CPU, 8x the offline pair) and never downloads it;
 one line (`cpu_choice_line`, kept as ``method.why``) says so; ``backbone="i3d"`` still runs it.
 
 "No clear highlight": `clip_signal` measures, independently of the method, whether the
@@ -213,7 +213,7 @@ def offline_backbones(audio_wanted: bool) -> tuple[str, str | None]:
     return visual, audio
 
 
-I3D_CPU_COST = "I3D costs ~6 min per minute of video on a 2-core CPU"  # 0.17 video-s per wall-s (README)
+I3D_CPU_COST = "I3D costs ~1.2 min per minute of video on a 2-core CPU, 8x the offline pair"  # README, benchmarks/detect.py --paths
 
 
 def cpu_only(device: str) -> bool:
@@ -227,9 +227,9 @@ I3D_CHECKPOINT_FILE = "rgb_imagenet.pt"  # features/visual/i3d.py's WeightSpec.f
 
 
 def cpu_backbones() -> tuple[str, str | None]:
-    """The CPU default: the offline pair even when the I3D checkpoint is cached (I3D runs at 0.17
-    video-s per wall-s here: 6 min per minute of video). Without the checkpoint nothing is
-    downloaded: `WeightsMissingError`, so that `offline_plan` announces the fallback as before."""
+    """The CPU default: the offline pair even when the I3D checkpoint is cached (I3D + PANNs + RASL:
+    63-72 s per minute of video on this quiet 2-core CPU, the offline pair 9; 250-435 s under load).
+    Without the checkpoint nothing is downloaded: `WeightsMissingError`, so that `offline_plan` announces the fallback as before."""
     from highlighter.features.weights import weights_dir
 
     # The cache file by name, not through the weights registry: that would import the i3d module
@@ -369,7 +369,7 @@ class Pipeline:
             trained_on = detector_backbones(det)
             visual, audio = trained_on or DEFAULT_BACKBONES
             if trained_on is None and visual == DEFAULT_BACKBONES[0] and cpu_only(cfg.device):
-                (visual, audio), cpu_default = cpu_backbones(), True  # I3D on CPU: 6 min per minute of video
+                (visual, audio), cpu_default = cpu_backbones(), True  # I3D on CPU: 8x the offline pair
         else:
             visual, audio = parse_backbone(cfg.backbone)
         fits = det is not None and dims_fit(det, visual)
