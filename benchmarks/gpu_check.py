@@ -443,6 +443,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cpu-dry-run", action="store_true", help="run the same code on CPU with tiny inputs")
     ap.add_argument("--duration", type=float, help=f"video seconds (default {GPU_DEFAULTS['duration']}, "
                                                    f"dry run {DRY_DEFAULTS['duration']})")
+    ap.add_argument("--video", help="use this video instead of making the synthetic one (a machine without the "
+                                    "ffmpeg CLI: make it elsewhere with --make-video PATH)")
+    ap.add_argument("--make-video", help="only write the synthetic video (at --duration / --size) to this path")
     ap.add_argument("--size", help=f"video WxH (default {GPU_DEFAULTS['size']}, dry run {DRY_DEFAULTS['size']})")
     ap.add_argument("--batch-size", type=int, help="clips per embed_clips call (default 8, dry run 2)")
     ap.add_argument("--agree-clips", type=int, help="clips compared with the CPU (default 4, dry run 2)")
@@ -502,6 +505,11 @@ def header(doc: dict[str, Any]) -> str:
 
 def check(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if args.make_video:
+        print(make_video(Path(args.make_video), args.duration, parse_size(args.size)))
+        return 0
+    if args.video and not Path(args.video).is_file():
+        raise UsageError(f"{args.video}: no such video file")
     os.environ["HIGHLIGHTER_OFFLINE"] = "1"  # cached or random weights only: never download here
     device, fp16 = pick_device(args.cpu_dry_run)
     names = backbone_list(args.backbones)
@@ -520,8 +528,11 @@ def check(args: argparse.Namespace) -> int:
         "rows": [], "passed": None, "seconds": None,
     }
     print(header(doc), flush=True)
+    if args.video:
+        doc["input"] = {"source": str(args.video), "clip_seconds": 2.0}
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
-        inputs = Inputs.of(make_video(Path(tmp) / "synthetic.mp4", args.duration, size))
+        video = Path(args.video) if args.video else make_video(Path(tmp) / "synthetic.mp4", args.duration, size)
+        inputs = Inputs.of(video)
         for name in names:
             if time.perf_counter() - t0 > args.time_limit:
                 row = {"backbone": name, "status": "not run", "notes": [],

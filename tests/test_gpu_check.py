@@ -186,7 +186,19 @@ def test_cpu_dry_run_fails_when_batching_changes_features(tiny_backbones, tmp_pa
     assert "FAIL: test-gpucheck-batchdep" in capsys.readouterr().out
 
 
+def test_video_made_elsewhere_is_checked_without_ffmpeg_at_run_time(tmp_path, capsys):
+    """A machine without the ffmpeg CLI (a lent GPU box): make the video here, pass it with --video."""
+    video = tmp_path / "synthetic.mp4"
+    assert _gpu_check().main(["--cpu-dry-run", "--make-video", str(video)]) == 0 and video.is_file()
+    out = tmp_path / "g.json"
+    code = _gpu_check().main(["--cpu-dry-run", "--video", str(video), "--json", str(out), "--backbones", "logmel"])
+    assert code == 0, capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["input"]["source"] == str(video) and doc["rows"][0]["clips"] == 2  # 4 s dry-run video, 2-s clips
+
+
 @pytest.mark.parametrize("args, words", [
+    (["--video", "/nonexistent/v.mp4"], "no such video file"),
     (["--backbones", "nope"], "unknown backbone 'nope'"),
     (["--batch-size", "0"], "must be positive"),
     (["--size", "63x48"], "even"),
