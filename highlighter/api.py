@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -397,7 +395,6 @@ class Pipeline:
 
         video = Path(video)
         t0 = time.perf_counter()
-        warm_up(self.plan.detector)
         info = probe_video(video)
         cached = False
         tap = ShotTap() if self.config.shots else None  # shots from the frames the backbone's pass decodes
@@ -406,6 +403,7 @@ class Pipeline:
                                          progress=progress, info=info, frame_hook=tap)
         else:
             ff = self.extractor.extract(video, progress, info=info, frame_hook=tap)
+        self.extractor.release()  # the frame engine's 100-200 MB go back before the detector imports torch
         if ff.visual is None:
             raise InputError(f"{video}: the feature file has no visual features; re-run with a visual backbone")
         seconds = time.perf_counter() - t0
@@ -486,20 +484,6 @@ class Pipeline:
         if result.signal is not None and result.signal.message:
             self.log(f"{feats.path.name}: {result.signal.message}")
         return result
-
-
-def warm_up(det: Any) -> None:
-    """Start ``det.warm_up()`` (its scoring imports) in a daemon thread: it overlaps the decode, and a
-    failure there only means the import happens, and fails loudly, when scoring needs it."""
-    hook = getattr(det, "warm_up", None)
-    if hook is None or "torch" in sys.modules:
-        return
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            hook()
-
-    threading.Thread(target=run, name="highlighter-warm-up", daemon=True).start()
 
 
 @contextlib.contextmanager

@@ -259,6 +259,8 @@ def test_efficientnet_lite0_exported_engine_matches_torch(engine, monkeypatch, t
     assert a.shape == b.shape == (5, 1280) and np.abs(a - b).max() < 1e-4
     again = EfficientNetLite0Backbone(runtime=engine)  # from the cached export
     assert np.array_equal(again.embed_clips(clips[:1]), a[:1])
+    again.release()  # what `Extractor.release` does between videos: the engine reloads on the next call
+    assert again.session._run is None and np.array_equal(again.embed_clips(clips[:1]), a[:1])
     assert set(fast.model.state_dict()) == set(ref.model.state_dict())  # the torch network is still there on demand
 
 

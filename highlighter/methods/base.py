@@ -96,11 +96,6 @@ class Detector(ABC):
         """Whether a detector with ``config`` must load trained weights before it can score."""
         return bool(cls.trainable)
 
-    def warm_up(self) -> None:
-        """Import what `score` will need. `api.Pipeline` calls it in a background thread while the
-        video decodes, so a detector whose scoring imports torch (~1.5 s of one core) does not add
-        that to the end of the run. Default: nothing to import."""
-
     @abstractmethod
     def score(self, visual: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
         """(T, Dv) [+ (T, Da)] -> (T,) float scores."""

@@ -212,11 +212,6 @@ class RASL(Detector):
             det.init_state = base.state_dict()
         return det
 
-    def warm_up(self) -> None:
-        """torch and the networks: pretraining on the video needs them once the features are in."""
-        import highlighter.methods.rasl_net  # noqa: F401  (imports torch)
-        import highlighter.methods.torch_utils  # noqa: F401
-
     def _build(self) -> None:
         """The network, except for a fresh per-video detector: it trains new runs per video and never
         uses its own, so building it (and importing torch) waits until something asks for it."""

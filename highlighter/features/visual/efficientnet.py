@@ -145,6 +145,11 @@ class EfficientNetLite0Backbone(FrameMeanBackbone, Backbone):
             return self._torch_model()
         raise AttributeError(name)
 
+    def release(self) -> None:
+        """The exported engine's model and buffers, until the next video (`Extractor.release`)."""
+        if self.session is not None:
+            self.session.release()
+
     @property
     def uses_torch(self) -> bool:
         """Whether inference runs in torch (the extractor then wraps it in `device.inference`)."""

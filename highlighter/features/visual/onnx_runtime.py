@@ -120,24 +120,34 @@ def memory_bounded_run() -> Any:
 
 class FrameRunner:
     """float32 (n, 3, crop, crop) -> float32 (n, dim) on the exported model, ``BATCH_FRAMES`` at a time;
-    ``engine`` says which one runs ("openvino" | "onnxruntime")."""
+    ``engine`` says which one runs ("openvino" | "onnxruntime"). `release` drops the compiled model
+    and its buffers (OpenVINO ~200 MB, ONNX Runtime ~120 MB after a video); the next call loads it again."""
 
     def __init__(self, path: Path, engine: str, threads: int = THREADS):
-        self.engine = engine
-        if engine == "openvino":
-            import openvino as ov
+        self.path, self.engine, self.threads = path, engine, threads
+        self._run: Callable[[np.ndarray], np.ndarray] | None = None
+        self._load()  # a damaged export fails here, where `cached_session` turns it into torch
 
-            compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                  "PERFORMANCE_HINT": "LATENCY"})
-            request = compiled.create_infer_request()
-            self._run = lambda x: np.array(request.infer({0: x})[0], dtype=np.float32)  # a copy: the request reuses its buffer
-        else:
-            sess, opts = session(path, threads), memory_bounded_run()
-            self._run = lambda x: sess.run(None, {INPUT: x}, opts)[0]
+    def _load(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self._run is None:
+            if self.engine == "openvino":
+                import openvino as ov
+
+                compiled = ov.Core().compile_model(str(self.path), "CPU", {"INFERENCE_NUM_THREADS": self.threads,
+                                                                           "PERFORMANCE_HINT": "LATENCY"})
+                request = compiled.create_infer_request()
+                self._run = lambda x: np.array(request.infer({0: x})[0], dtype=np.float32)  # a copy: the request reuses its buffer
+            else:
+                sess, opts = session(self.path, self.threads), memory_bounded_run()
+                self._run = lambda x: sess.run(None, {INPUT: x}, opts)[0]
+        return self._run
+
+    def release(self) -> None:
+        self._run = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate([self._run(np.ascontiguousarray(x[i:i + BATCH_FRAMES]))
-                               for i in range(0, len(x), BATCH_FRAMES)])
+        run = self._load()
+        return np.concatenate([run(np.ascontiguousarray(x[i:i + BATCH_FRAMES])) for i in range(0, len(x), BATCH_FRAMES)])
 
 
 def pick_engine(runtime: str = "auto") -> str | None:
