@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/memory.py --quick         # detect at 1 / 3 min, fast backbones at 1 / 3 min
     .venv/bin/python benchmarks/memory.py --detect 10,30 --backbones none
     .venv/bin/python benchmarks/memory.py --detect none --backbones i3d,panns --slow-minutes 1,3
+    .venv/bin/python benchmarks/memory.py --detect 120 --backbone none --live /tmp/detect2h.log   # trace as it goes
     .venv/bin/python benchmarks/memory.py --detect none --fast-minutes 3,10 --minutes i3d=0.5,1
 
 Goal (issue 14): peak RSS <= 1 GB and flat in the video's length.
@@ -139,20 +140,28 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
+LIVE: Path | None = None  # --live: every RSS sample also appended here as it is taken (a partial trace survives)
+
+
 def measure(cmd: list[str], env: dict[str, str], interval: float) -> dict:
     """Run ``cmd``; peak tree RSS (polled), ru_maxrss (wait4), wall seconds, RSS trace."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak, trace, status, ru = 0, [], None, None
+    live = open(LIVE, "a", buffering=1) if LIVE else None
     while status is None:
         rss = tree_rss_kb(proc.pid)
         peak = max(peak, rss)
         trace.append((round(time.perf_counter() - t0, 1), rss // 1024))
+        if live and len(trace) % max(1, round(5 / interval)) == 1:  # one line per ~5 s
+            live.write(f"{trace[-1][0]} s {trace[-1][1]} MB peak {peak // 1024} MB {' '.join(cmd[4:6])}\n")
         pid, st, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             status, ru = st, usage
             break
         time.sleep(interval)
+    if live:
+        live.close()
     err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"rc": proc.returncode, "wall_s": round(time.perf_counter() - t0, 1), "peak_tree_mb": peak // 1024,
@@ -212,7 +221,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small version: detect 1,3 min; every backbone 1,3 min")
     ap.add_argument("--detect", default=None, help="minutes of video for detect (default 10,30,120); 'none'")
-    ap.add_argument("--backbones", default="", help="comma list (default: every registered backbone); 'none'")
+    ap.add_argument("--backbones", "--backbone", default="",
+                    help="comma list of backbone names (default: every registered backbone); 'none'")
     ap.add_argument("--fast-minutes", default=None, help="video lengths for the fast backbones (default 10,30)")
     ap.add_argument("--slow-minutes", default="1,3", help="video lengths for i3d, r3d, swin, mockingjay")
     ap.add_argument("--minutes", action="append", default=[], metavar="NAME=M,M",
@@ -223,7 +233,10 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.1, help="RSS polling period, seconds")
     ap.add_argument("--threads", type=int, default=0, help="OMP/torch threads of the runs (0: leave as is)")
     ap.add_argument("--json", type=Path, help="also write the rows (with RSS traces) here")
+    ap.add_argument("--live", type=Path, help="append an RSS sample every ~5 s here while each run goes (long runs)")
     args = ap.parse_args()
+    global LIVE
+    LIVE = args.live
     detect_minutes = minutes_list(args.detect if args.detect is not None else ("1,3" if args.quick else "10,30,120"))
     fast_minutes = minutes_list(args.fast_minutes if args.fast_minutes is not None else
                                 ("1,3" if args.quick else "10,30"))

@@ -87,3 +87,34 @@ def inference(device: str, fp16: bool) -> Iterator[None]:
                 yield
         else:
             yield
+
+
+def batchnorm_eval_(x, bn):
+    """Eval-mode BatchNorm written into ``x`` (channels on dim 1): x * w/sqrt(var+eps) + (b - mean * that).
+
+    Why (issue 14): ``bn(x)`` allocates a second activation, and on CPU the widest ones are
+    50-80 MB per clip (I3D's first conv, PANN's first block). Equal to ``bn(x)`` to float rounding;
+    for inference only (no autograd through the in-place ops)."""
+    scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
+    shift = bn.bias - bn.running_mean * scale
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return x.mul_(scale.view(shape)).add_(shift.view(shape))
+
+
+def bound_heap(threshold: int = 1 << 20) -> None:
+    """Blocks of ``threshold`` bytes or more straight from mmap, so freeing one returns it (glibc).
+
+    Why (issue 14): glibc raises its mmap threshold (up to 32 MB) each time a large block is
+    freed; activations of a few MB up to 32 MB then come from heap arenas (one per thread that
+    allocates) that keep them: +70-100 MB of RSS over a PANN or I3D run on CPU. Setting the
+    threshold turns that adjustment off. Process-wide and idempotent; a no-op without glibc."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, threshold)  # M_MMAP_THRESHOLD

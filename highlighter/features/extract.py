@@ -260,7 +260,8 @@ class Extractor:
         bb = self.visual
         backend = self.config.decode_backend
         chunks = prefetch(iter_frames(path, fps=bb.fps, short_side=bb.short_side or None,
-                                      chunk_size=self.config.chunk_size, backend=backend, info=info,
+                                      chunk_size=min(self.config.chunk_size, getattr(bb, "max_chunk_frames", None)
+                                                     or self.config.chunk_size), backend=backend, info=info,
                                       on_frame=frame_hook, skip_nonref=backend == "auto"),
                           busy=timings, key="decode")
         last = [-np.inf]  # latest sample time that got a decoded frame
@@ -301,6 +302,7 @@ class Extractor:
         first = 0
         padded = np.zeros(n, dtype=bool)
         done = 0
+        limit = min(self.config.batch_size, getattr(bb, "max_batch_clips", None) or self.config.batch_size)  # i3d CPU
 
         def flush() -> None:
             nonlocal out, first, batch
@@ -320,7 +322,7 @@ class Extractor:
             batch.append(clip)
             padded[i] = was_padded
             done += 1
-            if len(batch) >= self.config.batch_size:
+            if len(batch) >= limit:
                 flush()
         if batch:
             flush()

@@ -35,6 +35,7 @@ from highlighter.errors import InputError
 from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint, load_strict
 from highlighter.features.audio.mel import dft_conv_weights, hann_periodic, mel_filterbank_slaney
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
+from highlighter.features.device import batchnorm_eval_, bound_heap
 from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
 
 SAMPLE_RATE = 32000
@@ -109,9 +110,28 @@ class _ConvBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
 
     def forward(self, x: torch.Tensor, pool: tuple[int, int]) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
+        if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():  # issue 14: see below
+            x = batchnorm_eval_(_conv3x3(self.conv1, x), self.bn1).relu_()
+            x = batchnorm_eval_(_conv3x3(self.conv2, x), self.bn2).relu_()
+        else:
+            x = F.relu(self.bn1(self.conv1(x)))
+            x = F.relu(self.bn2(self.conv2(x)))
         return F.avg_pool2d(x, pool)
+
+
+def _conv3x3(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` (3x3, padding 1, stride 1, no bias) on CPU without a copy of a large weight.
+
+    Why (issue 14): oneDNN reorders the weight into its own layout on every call, a transient
+    copy of 151 MB for block 6's 2048x2048x3x3 conv (the peak of a PANN run). Where the
+    unfolded input is smaller than the weight (blocks 5-6: a few time-frequency cells), a
+    matrix product against the weight as it is gives the same result to float rounding."""
+    w = conv.weight
+    b, c, h, wd = x.shape
+    if b * c * 9 * h * wd >= w.numel():
+        return conv(x)
+    cols = F.unfold(x, 3, padding=1).transpose(1, 2)  # (B, H*W, C*9), small here
+    return (cols @ w.view(w.shape[0], -1).t()).transpose(1, 2).reshape(b, w.shape[0], h, wd)
 
 
 class Cnn14(nn.Module):
@@ -205,6 +225,8 @@ class PannsCnn14(Backbone):
         else:
             self.model = Cnn14()
         self.model.eval().to(device)
+        if device == "cpu":
+            bound_heap()  # activations freed to the system, not kept in per-thread arenas: -70 MB (issue 14)
 
     @torch.inference_mode()
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:

@@ -53,7 +53,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], source: str | Path,
-                optional: tuple[str, ...] = ("num_batches_tracked",)) -> None:
+                optional: tuple[str, ...] = ("num_batches_tracked",), assign: bool = False) -> None:
     """load_state_dict(strict) with one clear line on mismatch.
 
     Keys ending in one of ``optional`` may be absent from the file (checkpoints
@@ -74,18 +74,20 @@ def load_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], source: str
             "is it the published checkpoint named by `highlighter weights list`?"
         )
     full = {k: sd[k] if k in sd else own[k] for k in own}
-    model.load_state_dict(full, strict=True)
+    model.load_state_dict(full, strict=True, assign=assign)  # assign: sd's tensors become the weights
 
 
-def clip_tensor(frames: np.ndarray, index: int = 0) -> torch.Tensor:
-    """uint8 (n, H, W, 3) RGB -> float32 (n, 3, H, W) in [0, 1]."""
+def clip_tensor(frames: np.ndarray, index: int = 0, crop: int | None = None) -> torch.Tensor:
+    """uint8 (n, H, W, 3) RGB -> float32 (n, 3, H, W) in [0, 1]; ``crop``: center-cropped while
+    still uint8, so the float copy is the crop's size, not the frame's (issue 14)."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"clip {index}: expected uint8 (n, H, W, 3) RGB frames, got {frames.dtype} {frames.shape}")
     if frames.shape[0] == 0:
         raise ValueError(f"clip {index} has no frames (the extractor must give every clip at least one)")
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    return (x if crop is None else center_crop(x, crop)).float().div_(255.0)
 
 
 def resize_short_side(x: torch.Tensor, short: int, mode: str = "bilinear") -> torch.Tensor:
@@ -113,7 +115,10 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def frames_to_crops(frames: np.ndarray, short: int, crop: int, index: int = 0, mode: str = "bilinear") -> torch.Tensor:
-    """uint8 frames -> (n, 3, crop, crop) in [0, 1]: short side to `short`, then center crop."""
+    """uint8 frames -> (n, 3, crop, crop) in [0, 1]: short side to `short`, then center crop.
+    Frames already at `short` (the decoder's size) are cropped before the float conversion."""
+    if frames.ndim == 4 and min(frames.shape[1:3]) == short:
+        return clip_tensor(frames, index, crop)
     return center_crop(resize_short_side(clip_tensor(frames, index), short, mode), crop)
 
 

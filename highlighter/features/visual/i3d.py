@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
+from highlighter.features.device import batchnorm_eval_, bound_heap
 from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops
 from highlighter.features.weights import WeightSpec, register_weights
 
@@ -88,9 +89,22 @@ class Unit3D(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv3d(_pad3d(x, self.k, self.s))
+        return self.finish(self.conv3d(_pad3d(x, self.k, self.s)))
+
+    def window(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        """``forward(x)[:, :, a:b]`` (output frames a..b-1) from the input frames they see only."""
+        kt, st = self.k[0], self.s[0]
+        t = x.shape[2]
+        front = _same_pad(t, kt, st)[0]
+        lo, hi = a * st - front, (b - 1) * st + kt - front  # input frames [lo, hi), outside [0, t) zeros
+        (ph0, ph1), (pw0, pw1) = (_same_pad(n, kk, ss) for n, kk, ss in zip(x.shape[3:], self.k[1:], self.s[1:]))
+        part = F.pad(x[:, :, max(lo, 0):min(hi, t)], (pw0, pw1, ph0, ph1, max(-lo, 0), max(hi - t, 0)))
+        return self.finish(self.conv3d(part))
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
         if self.bn is not None:
-            x = self.bn(x)
+            inplace = x.device.type == "cpu" and not self.bn.training and not torch.is_grad_enabled()
+            x = batchnorm_eval_(x, self.bn) if inplace else self.bn(x)
         return F.relu(x, inplace=True) if self.relu else x
 
 
@@ -102,7 +116,26 @@ class MaxPool3dSame(nn.Module):
         self.k, self.s = k, s
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        front = _pool_front_pad(x.shape[2:], self.k, self.s)
+        if front is not None:  # the same windows without a padded copy of x (+76 MB at the first pool)
+            return F.max_pool3d(x, self.k, self.s, padding=front, ceil_mode=True)
         return F.max_pool3d(_pad3d(x, self.k, self.s), self.k, self.s)
+
+
+def _pool_front_pad(size, k, s) -> tuple[int, ...] | None:
+    """The front pads with which ``max_pool3d(padding=front, ceil_mode=True)`` takes exactly SAME's
+    windows, or None when it cannot. Its implicit padding is -inf and ceil mode drops windows past
+    the end, so it equals SAME's zero padding for inputs >= 0 (post-ReLU) and copies nothing."""
+    front = []
+    for n, kk, ss in zip(size, k, s):
+        p = _same_pad(n, kk, ss)[0]
+        out = -(-(n + 2 * p - kk) // ss) + 1  # torch's ceil-mode size
+        if (out - 1) * ss >= n + p:
+            out -= 1
+        if p > kk // 2 or out != -(-n // ss):
+            return None
+        front.append(p)
+    return tuple(front)
 
 
 class InceptionModule(nn.Module):
@@ -143,7 +176,12 @@ class InceptionI3d(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Mixed_5c activations (B, 1024, T/8, 7, 7)."""
-        for name in self._order:
+        order = self._order
+        if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():  # widest stages by pieces
+            x = _unit_then_pool(self.Conv3d_1a_7x7, self.MaxPool3d_2a_3x3, x)
+            x = _unit_then_pool(self.Conv3d_2c_3x3, self.MaxPool3d_3a_3x3, self.Conv3d_2b_1x1(x))
+            order = order[5:]
+        for name in order:
             x = getattr(self, name)(x)
         return x
 
@@ -156,6 +194,18 @@ class InceptionI3d(nn.Module):
         t, h, w = f.shape[2:]
         f = F.avg_pool3d(f, (min(2, t), h, w), stride=1)
         return self.logits(f).mean(dim=(2, 3, 4))
+
+
+def _unit_then_pool(unit: Unit3D, pool: MaxPool3dSame, x: torch.Tensor, frames: int = 5) -> torch.Tensor:
+    """``pool(unit(x))`` for a pool that is 1 frame deep, ``frames`` output frames at a time.
+
+    Why (issue 14): on CPU the full ``unit(x)`` of a 50-frame clip is I3D's largest activation
+    (76 MB after the first conv, 57 MB after Conv3d_2c, plus its padded input); by pieces only
+    the pooled output (4x smaller) is whole. Equal to the whole-clip pass to float rounding."""
+    if pool.k[0] != 1 or pool.s[0] != 1:
+        return pool(unit(x))
+    n = -(-x.shape[2] // unit.s[0])  # SAME: output frames
+    return torch.cat([pool(unit.window(x, a, min(a + frames, n))) for a in range(0, n, frames)], dim=2)
 
 
 MIN_FRAMES = 8
@@ -180,14 +230,17 @@ class I3DBackbone(StackedClipBackbone, Backbone):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)
         self._setup()
         if device == "cpu":  # one 50-frame stack per call: peak RSS 1.8 GB -> 1.1 GB for 4 clips (issue 14)
+            bound_heap()
             self.clips_per_batch = 1
+            self.max_batch_clips = 1  # and the extractor holds one clip of frames (17.5 MB), not 8 (140 MB)
+            self.max_chunk_frames = 16  # decoded 16 frames at a time (5.6 MB), not 64 (22 MB, ~5 alive)
 
     def build(self) -> nn.Module:
         return InceptionI3d(400)
 
     def preprocess(self, frames: np.ndarray, index: int = 0) -> torch.Tensor:
         """uint8 (n, H, W, 3) -> (3, T, 224, 224) in [-1, 1]."""
-        x = frames_to_crops(frames, self.short_side, self.crop, index) * 2.0 - 1.0
+        x = frames_to_crops(frames, self.short_side, self.crop, index).mul_(2.0).sub_(1.0)  # in place: one copy
         if x.shape[0] < MIN_FRAMES:
             x = x[torch.arange(MIN_FRAMES) % x.shape[0]]
         return x.permute(1, 0, 2, 3)

@@ -2,8 +2,9 @@
 
 A smaller 3D CNN than I3D (about 3x cheaper per 2-s clip at 112 px). Loads
 torchvision's published ``r3d_18-b3b3357e.pth`` with torchvision's own key layout
-(``stem.*``, ``layer1..4.*``, ``fc.*``) strictly; the embedding is the 512-d
-global average pool before ``fc``.
+(``stem.*``, ``layer1..4.*``, ``fc.*``) strictly into `R3D18`, torchvision's network written
+here (same modules, same outputs bit for bit) so that torchvision is not imported (issue 14);
+the embedding is the 512-d global average pool before ``fc``.
 
 Contract (torchvision's ``R3D_18_Weights.KINETICS400_V1.transforms()``): 16
 frames per clip (we decode at 8 fps so a 2-s clip has exactly 16; other counts
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
+from highlighter.features.device import bound_heap
 from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops, normalise, sample_indices
 from highlighter.features.weights import WeightSpec, register_weights
 
@@ -35,6 +37,54 @@ WEIGHTS = register_weights(WeightSpec(
     source="https://pytorch.org/vision/stable/models/generated/torchvision.models.video.r3d_18.html",
     check=lambda path: R3DBackbone(weights_path=path),  # `weights import`: must load strictly into R3D-18
 ))
+
+def _conv_bn(cin: int, cout: int, k, stride, padding, relu: bool) -> nn.Sequential:
+    layers = [nn.Conv3d(cin, cout, k, stride, padding, bias=False), nn.BatchNorm3d(cout)]
+    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+class _BasicBlock(nn.Module):
+    """torchvision's video ``BasicBlock`` with ``Conv3DSimple``: keys ``conv1.{0,1}``, ``conv2.{0,1}``,
+    ``downsample.{0,1}``."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = _conv_bn(cin, cout, 3, stride, 1, relu=True)
+        self.conv2 = _conv_bn(cout, cout, 3, 1, 1, relu=False)
+        self.downsample = _conv_bn(cin, cout, 1, stride, 0, relu=False) if stride != 1 or cin != cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(x))
+        out += x if self.downsample is None else self.downsample(x)
+        return out.relu_()
+
+
+class R3D18(nn.Module):
+    """torchvision's ``r3d_18`` (VideoResNet, BasicBlock x [2, 2, 2, 2], BasicStem) with its module names,
+    so its published state dict loads strictly; written here because ``import torchvision`` alone pulls
+    in torch._dynamo and sympy: +164 MB of RSS for a 127-MB model (issue 14)."""
+
+    def __init__(self, num_classes: int = 400):
+        super().__init__()
+        self.stem = _conv_bn(3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), relu=True)
+        widths, cin = (64, 128, 256, 512), 64
+        for i, w in enumerate(widths):
+            setattr(self, f"layer{i + 1}", nn.Sequential(_BasicBlock(cin, w, 1 if i == 0 else 2), _BasicBlock(w, w, 1)))
+            cin = w
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.fc = nn.Linear(512, num_classes)
+        for m in self.modules():  # torchvision's init (random weights: same distribution as r3d_18(weights=None))
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight), nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01), nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+        return self.fc(self.avgpool(x).flatten(1))
+
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -60,11 +110,12 @@ class R3DBackbone(StackedClipBackbone, Backbone):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)
         self._setup()
         self.model.fc = nn.Identity()  # after loading: the checkpoint's fc keys were checked and loaded
+        if device == "cpu":  # one 16-frame stack per call: 4 clips put +195 MB of activations in layer1 (issue 14)
+            bound_heap()
+            self.clips_per_batch = 1
 
     def build(self) -> nn.Module:
-        from torchvision.models.video import r3d_18
-
-        return r3d_18(weights=None, num_classes=400)
+        return R3D18(400)
 
     def preprocess(self, frames: np.ndarray, index: int = 0) -> torch.Tensor:
         """uint8 (n, H, W, 3) -> (3, 16, 112, 112) normalised."""
