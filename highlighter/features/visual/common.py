@@ -144,9 +144,19 @@ class TorchVisualBackbone:
     ``pretrained=False`` keeps the random init (tests, benchmarks).
     """
 
+    # Build on the meta device when a checkpoint will be loaded, so its tensors become the weights
+    # (`load_weights` then assigns: one copy in memory, not a random init plus the file; issue 14).
+    meta_init = False
+
     def _setup(self) -> None:
         path = self.resolve_weights()  # first: a missing checkpoint fails before the net is built
-        torch_model = self.build()
+        if path is not None and self.meta_init:
+            import torch
+
+            with torch.device("meta"):
+                torch_model = self.build()
+        else:
+            torch_model = self.build()
         if path is not None:
             from highlighter.features.weights import reading_cached  # a broken cached file reads as missing
 
