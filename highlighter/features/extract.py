@@ -145,11 +145,13 @@ class Extractor:
 
     def __init__(self, config: ExtractConfig):
         from highlighter.features.base import backbone_class, create_backbone
-        from highlighter.features.device import resolve_device, use_fp16
+        from highlighter.features.device import bound_heap, resolve_device, use_fp16
 
         self.config = config
         self.device = resolve_device(config.device)
         self.fp16 = use_fp16(self.device, config.fp16)
+        if self.device == "cpu":
+            bound_heap()  # CPU runs return freed activations and frame buffers to the system (issue 14)
         for name, modality in ((config.visual, "visual"), (config.audio, "audio")):
             if name is not None and backbone_class(name).spec.modality != modality:
                 raise UsageError(f"backbone '{name}' is not a {modality} backbone; "

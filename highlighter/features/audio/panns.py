@@ -35,7 +35,7 @@ from highlighter.errors import InputError
 from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint, load_strict
 from highlighter.features.audio.mel import dft_conv_weights, hann_periodic, mel_filterbank_slaney
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.device import batchnorm_eval_, bound_heap
+from highlighter.features.device import batchnorm_eval_
 from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
 
 SAMPLE_RATE = 32000
@@ -225,8 +225,6 @@ class PannsCnn14(Backbone):
         else:
             self.model = Cnn14()
         self.model.eval().to(device)
-        if device == "cpu":
-            bound_heap()  # activations freed to the system, not kept in per-thread arenas: -70 MB (issue 14)
 
     @torch.inference_mode()
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:

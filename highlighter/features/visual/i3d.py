@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.device import batchnorm_eval_, bound_heap
+from highlighter.features.device import batchnorm_eval_
 from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops
 from highlighter.features.weights import WeightSpec, register_weights
 
@@ -230,7 +230,6 @@ class I3DBackbone(StackedClipBackbone, Backbone):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)
         self._setup()
         if device == "cpu":  # one 50-frame stack per call: peak RSS 1.8 GB -> 1.1 GB for 4 clips (issue 14)
-            bound_heap()
             self.clips_per_batch = 1
             self.max_batch_clips = 1  # and the extractor holds one clip of frames (17.5 MB), not 8 (140 MB)
             self.max_chunk_frames = 16  # decoded 16 frames at a time (5.6 MB), not 64 (22 MB, ~5 alive)

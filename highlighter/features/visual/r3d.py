@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.device import bound_heap
 from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops, normalise, sample_indices
 from highlighter.features.weights import WeightSpec, register_weights
 
@@ -111,7 +110,6 @@ class R3DBackbone(StackedClipBackbone, Backbone):
         self._setup()
         self.model.fc = nn.Identity()  # after loading: the checkpoint's fc keys were checked and loaded
         if device == "cpu":  # one 16-frame stack per call: 4 clips put +195 MB of activations in layer1 (issue 14)
-            bound_heap()
             self.clips_per_batch = 1
 
     def build(self) -> nn.Module:

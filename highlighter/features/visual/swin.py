@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.device import bound_heap
 from highlighter.features.visual.common import FrameMeanBackbone, load_strict, read_checkpoint
 from highlighter.features.weights import WeightSpec, register_weights
 
@@ -69,9 +68,8 @@ class SwinBackbone(FrameMeanBackbone, Backbone):
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path=None):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)
         self._setup()
-        if device == "cpu":  # 2 frames per forward: 8 put +220 MB of activations on top of the weights (issue 14)
-            bound_heap()
-            self.batch_frames = 2
+        if device == "cpu":  # 1 frame per forward: 8 put +220 MB of activations on the weights, 2 +20 MB (issue 14)
+            self.batch_frames = 1
             self.max_chunk_frames = 16  # decoded 16 frames at a time (5 MB), not 64 (21 MB, several alive)
 
     def build(self) -> nn.Module:
