@@ -199,3 +199,81 @@ def test_bound_heap_returns_freed_blocks_to_the_system():
 
     out = subprocess.run([sys.executable, "-c", HEAP_PROBE], capture_output=True, text=True, check=True)
     assert int(out.stdout) <= 24  # the 5 blocks kept (20 MB), not the 10 made
+
+
+def _published_checkpoint(name: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """A random state dict in the backbone's published layout: torchvision's r3d_18 keys (pinned
+    equal to R3D18's above), piergiaj's rgb_imagenet.pt keys (no num_batches_tracked, as in 2018)."""
+    from test_visual_backbones import published_i3d_state_dict
+
+    from highlighter.features.visual.r3d import R3D18
+
+    torch.manual_seed(1)
+    sd = published_i3d_state_dict(with_nbt=False) if name == "i3d" else R3D18(400).state_dict()
+    g = torch.Generator().manual_seed(2)  # BatchNorm statistics away from their init, so a lost one shows
+    return {k: (v + 0.05 * torch.rand(v.shape, generator=g)).to(dtype) if v.is_floating_point() else v
+            for k, v in sd.items()}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("name,frames", [("r3d", (16, 128, 170)), ("i3d", (8, 256, 256))])
+def test_meta_built_load_equals_the_copy_into_random_init(tmp_path, monkeypatch, name, frames, dtype):
+    """I3D / R3D are built on the meta device for a checkpoint and its tensors assigned (one copy of the
+    weights at load, issue 14): the same float32 weights, BatchNorm counters and embeddings, bit for bit,
+    as the random-init-then-copy load, and nothing left on the meta device."""
+    from highlighter.features.visual.common import unloaded
+    from highlighter.features.visual.r3d import R3DBackbone
+
+    cls = i3d.I3DBackbone if name == "i3d" else R3DBackbone
+    path = tmp_path / "ckpt.pt"
+    torch.save(_published_checkpoint(name, dtype), path)
+    clip = [_frames(*frames)]
+    meta = cls(weights_path=path)
+    assert cls.meta_init and unloaded(meta.model) == []
+    monkeypatch.setattr(cls, "meta_init", False)
+    copied = cls(weights_path=path)
+    got, ref = meta.model.state_dict(), copied.model.state_dict()
+    assert got.keys() == ref.keys()
+    assert all(got[k].dtype == ref[k].dtype and torch.equal(got[k], ref[k]) for k in ref)
+    assert {t.dtype for t in meta.model.parameters()} == {torch.float32}
+    assert np.array_equal(meta.embed_clips(clip), copied.embed_clips(clip))
+
+
+def test_random_r3d_is_still_torchvisions_init():
+    """Without a checkpoint R3D is built as before: the same random draws as R3D18's init."""
+    from highlighter.features.visual.r3d import R3D18, R3DBackbone
+
+    torch.manual_seed(3)
+    got = R3DBackbone(pretrained=False).model.state_dict()
+    torch.manual_seed(3)
+    ref = R3D18(400).state_dict()
+    assert got.keys() == ref.keys() - {"fc.weight", "fc.bias"}
+    assert all(torch.equal(got[k], ref[k]) for k in got)
+
+
+class _InitBuffer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+        self.register_buffer("table", torch.arange(4.0), persistent=False)  # computed at init, not in a file
+
+
+def test_tensor_left_on_the_meta_device_is_one_clear_line(tmp_path):
+    """A meta-built net whose init computes a tensor the checkpoint does not hold is refused at load,
+    in one line naming it, instead of failing later inside a forward."""
+    from highlighter.errors import HighlighterError
+    from highlighter.features.visual.common import TorchVisualBackbone
+
+    class Backbone(TorchVisualBackbone):
+        meta_init, device, pretrained = True, "cpu", True
+
+        def build(self):
+            return _InitBuffer()
+
+    path = tmp_path / "ckpt.pt"
+    torch.save(_InitBuffer().state_dict(), path)
+    bb = Backbone()
+    bb.weights_path = path
+    with pytest.raises(HighlighterError) as ei:
+        bb._setup()
+    assert "\n" not in str(ei.value) and "1 tensors of Backbone unset (e.g. table)" in str(ei.value)

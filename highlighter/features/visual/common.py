@@ -74,7 +74,20 @@ def load_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], source: str
             "is it the published checkpoint named by `highlighter weights list`?"
         )
     full = {k: sd[k] if k in sd else own[k] for k in own}
+    if assign or any(t.is_meta for t in own.values()):  # built on the meta device: nothing to copy into
+        full, assign = {k: _assignable(k, v, own[k]) for k, v in full.items()}, True
     model.load_state_dict(full, strict=True, assign=assign)  # assign: sd's tensors become the weights
+
+
+def _assignable(key: str, value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as ``like.copy_(value)`` would leave it: ``like``'s dtype (an fp16 file gives float32
+    weights), contiguous (both free when already so). An absent ``num_batches_tracked`` of a meta-built
+    net gets torch's initial 0; any other meta tensor stays meta (`TorchVisualBackbone` then refuses it)."""
+    import torch
+
+    if value.is_meta:
+        return torch.zeros(like.shape, dtype=like.dtype) if key.endswith("num_batches_tracked") else value
+    return value.to(like.dtype).contiguous()
 
 
 def clip_tensor(frames: np.ndarray, index: int = 0, crop: int | None = None) -> torch.Tensor:
@@ -136,6 +149,12 @@ def normalise(x: torch.Tensor, mean: tuple[float, float, float], std: tuple[floa
     return (x - m) / s
 
 
+def unloaded(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters and buffers still on the meta device (no values) after a load."""
+    named = list(model.named_parameters()) + list(model.named_buffers())
+    return [name for name, t in named if t.is_meta]
+
+
 class TorchVisualBackbone:
     """Mixin for torch backbones: build the net, load published or given weights, eval mode.
 
@@ -162,6 +181,11 @@ class TorchVisualBackbone:
 
             with reading_cached(self.spec.weights if self.weights_path is None else None, path):
                 self.load_weights(torch_model, path)
+            unset = unloaded(torch_model)
+            if unset:  # a tensor built at init and not in the file: no values on the meta device
+                raise HighlighterError(f"weights file {path} left {len(unset)} tensors of {type(self).__name__} "
+                                       f"unset (e.g. {', '.join(unset[:3])}); this is a bug in highlighter, "
+                                       "please report it")
             self.pretrained = True
         self.model = torch_model.eval().to(self.device)
 

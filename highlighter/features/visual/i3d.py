@@ -225,6 +225,7 @@ class I3DBackbone(StackedClipBackbone, Backbone):
     fps = 25.0
     short_side = 256
     crop = 224
+    meta_init = True  # a checkpoint's 48 MB in memory once, not twice (peak at load 610 -> 513 MB; issue 14)
 
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path=None):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)

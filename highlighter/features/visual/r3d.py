@@ -72,6 +72,8 @@ class R3D18(nn.Module):
             cin = w
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(512, num_classes)
+        if self.fc.weight.is_meta:  # built for a checkpoint: normal_ on the meta device imports torch's
+            return                  # Python meta kernels (sympy...: +150 MB, 2.4 s) to draw nothing
         for m in self.modules():  # torchvision's init (random weights: same distribution as r3d_18(weights=None))
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -104,6 +106,7 @@ class R3DBackbone(StackedClipBackbone, Backbone):
     fps = 8.0
     short_side = 128
     crop = 112
+    meta_init = True  # a checkpoint's 127 MB in memory once, not twice (peak at load 767 -> 513 MB; issue 14)
 
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path=None):
         super().__init__(device=device, pretrained=pretrained, weights_path=weights_path)
