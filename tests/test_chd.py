@@ -166,6 +166,9 @@ def test_paper_preset_is_the_papers_settings():
     assert (c.prior_weight, c.background_negatives, c.epochs, c.lr, c.tau, c.dropout, c.d) == (
         0.0, False, 10, 1e-5, 0.1, 0.1, 512)
     assert det.info["preset"] == "paper"
+    # the default departs from each of these (docs/chd.md): the preset must really undo them
+    d = create_method("chd").config
+    assert (d.prior_weight, d.background_negatives, d.epochs, d.lr) == (3.0, True, 15, 1e-4)
 
 
 def test_length_batches_cover_every_video_once_with_similar_lengths():
