@@ -89,6 +89,14 @@ def inference(device: str, fp16: bool) -> Iterator[None]:
             yield
 
 
+def cpu_inference(x, module) -> bool:
+    """Whether ``module`` runs on ``x`` for CPU inference only (eval mode, no autograd): where the
+    memory-saving in-place and piecewise paths of issue 14 apply; elsewhere the plain ops run."""
+    import torch
+
+    return x.device.type == "cpu" and not module.training and not torch.is_grad_enabled()
+
+
 def batchnorm_eval_(x, bn):
     """Eval-mode BatchNorm written into ``x`` (channels on dim 1): x * w/sqrt(var+eps) + (b - mean * that).
 

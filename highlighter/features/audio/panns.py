@@ -35,7 +35,7 @@ from highlighter.errors import InputError
 from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint, load_strict
 from highlighter.features.audio.mel import dft_conv_weights, hann_periodic, mel_filterbank_slaney
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.device import batchnorm_eval_
+from highlighter.features.device import batchnorm_eval_, cpu_inference
 from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
 
 SAMPLE_RATE = 32000
@@ -110,7 +110,7 @@ class _ConvBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
 
     def forward(self, x: torch.Tensor, pool: tuple[int, int]) -> torch.Tensor:
-        if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():  # issue 14: see below
+        if cpu_inference(x, self):  # issue 14: see below
             x = batchnorm_eval_(_conv3x3(self.conv1, x), self.bn1).relu_()
             x = batchnorm_eval_(_conv3x3(self.conv2, x), self.bn2).relu_()
         else:

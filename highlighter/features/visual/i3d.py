@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.device import batchnorm_eval_
+from highlighter.features.device import batchnorm_eval_, cpu_inference
 from highlighter.features.visual.common import StackedClipBackbone, frames_to_crops
 from highlighter.features.weights import WeightSpec, register_weights
 
@@ -103,8 +103,7 @@ class Unit3D(nn.Module):
 
     def finish(self, x: torch.Tensor) -> torch.Tensor:
         if self.bn is not None:
-            inplace = x.device.type == "cpu" and not self.bn.training and not torch.is_grad_enabled()
-            x = batchnorm_eval_(x, self.bn) if inplace else self.bn(x)
+            x = batchnorm_eval_(x, self.bn) if cpu_inference(x, self.bn) else self.bn(x)
         return F.relu(x, inplace=True) if self.relu else x
 
 
@@ -177,7 +176,7 @@ class InceptionI3d(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Mixed_5c activations (B, 1024, T/8, 7, 7)."""
         order = self._order
-        if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():  # widest stages by pieces
+        if cpu_inference(x, self):  # widest stages by pieces
             x = _unit_then_pool(self.Conv3d_1a_7x7, self.MaxPool3d_2a_3x3, x)
             x = _unit_then_pool(self.Conv3d_2c_3x3, self.MaxPool3d_3a_3x3, self.Conv3d_2b_1x1(x))
             order = order[5:]

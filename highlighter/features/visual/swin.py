@@ -21,6 +21,7 @@ mean/std; pooled 1024-d per frame, mean over the clip's frames.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -76,8 +77,7 @@ class SwinBackbone(FrameMeanBackbone, Backbone):
         return SwinB()
 
     def load_weights(self, model: nn.Module, path: Path) -> None:
-        sd = {k: v.float() if v.is_floating_point() else v for k, v in timm_layout(read_checkpoint(path)).items()}
-        load_strict(model, sd, path, assign=any(p.is_meta for p in model.parameters()))
+        load_strict(model, timm_layout(read_checkpoint(path)), path)  # meta-built: assigned, as float32
 
 
 def timm_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -115,12 +115,16 @@ def _unwindows(x: torch.Tensor, w: int, h: int, wd: int) -> torch.Tensor:
     return x.view(-1, h // w, wd // w, w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, h, wd, c)
 
 
+@functools.lru_cache(maxsize=None)
+@torch.inference_mode(False)  # cached: a plain tensor, usable in and out of inference mode
 def _relative_index(w: int) -> torch.Tensor:
     coords = torch.stack(torch.meshgrid(torch.arange(w), torch.arange(w), indexing="ij")).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (w - 1)
     return rel[:, :, 0] * (2 * w - 1) + rel[:, :, 1]
 
 
+@functools.lru_cache(maxsize=None)
+@torch.inference_mode(False)
 def _shift_mask(res: int, w: int, shift: int) -> torch.Tensor:
     """(windows, w*w, w*w): 0 within a region of the rolled map, -100 across regions (timm's values)."""
     img = torch.zeros(1, res, res, 1)
@@ -145,7 +149,7 @@ class _Attention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         b, n, c = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        index = _relative_index(self.w).to(x.device)  # 49x49, cheap; a buffer would not survive the meta device
+        index = _relative_index(self.w).to(x.device)  # made once per size (a buffer would not survive the meta device)
         bias = self.relative_position_bias_table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)
         attn = (q * self.scale) @ k.transpose(-2, -1) + bias.unsqueeze(0)
         if mask is not None:
