@@ -112,6 +112,32 @@ def test_alignment_with_decoder_timestamps(colour_video):
     assert (ff1.visual[:, 2] > 200).tolist() == [False] * 4 + [True] * 5 and ff1.audio is None
 
 
+def test_backbone_limits_are_honoured_without_changing_features(colour_video):
+    """`Backbone.max_batch_clips` / `max_chunk_frames` (what i3d and swin set on CPU) bound the batches and the
+    decode chunks the extractor uses; the features stay the same as without them."""
+
+    class Limited(MeanColour):
+        spec = BackboneSpec("test-limited", "visual", 4, None, "mean colour, 2 clips a call", "10 fps, 32 px")
+        max_batch_clips = 2
+        max_chunk_frames = 7
+        seen: list[int] = []
+
+        def embed_clips(self, clips):
+            Limited.seen.append(len(clips))
+            return super().embed_clips(clips)
+
+    base.register_backbone(Limited)
+    try:
+        limited = extract_features(colour_video, ExtractConfig(visual="test-limited", audio=None, pretrained=False,
+                                                               device="cpu", batch_size=3))
+    finally:
+        base.unregister_backbone(Limited.spec.name)
+    plain = extract_features(colour_video, ExtractConfig(visual="test-meancolour", audio=None, pretrained=False,
+                                                         device="cpu", batch_size=3))
+    assert Limited.seen == [2, 2, 1]  # 5 clips, at most 2 per call (the config alone would give 3 + 2)
+    np.testing.assert_array_equal(limited.visual, plain.visual)
+
+
 def test_no_audio_file_is_not_a_failure(tmp_path):
     v = media.make_video(tmp_path / "silent.mkv", 4.0, size=(64, 48), audio=False)
     ff = extract_features(v, CFG)

@@ -45,6 +45,10 @@ class Backbone(ABC):
     fps: ClassVar[float] = 0.0
     short_side: ClassVar[int] = 0
     sample_rate: ClassVar[int] = 0
+    # What the extractor asks of every backbone (defaults: a torch model with no limits of its own).
+    uses_torch: bool = True  # False: inference without torch, so the extractor never imports it (~0.5 GB RSS)
+    max_batch_clips: int | None = None  # most clips per `embed_clips` call; None: the extractor's batch size
+    max_chunk_frames: int | None = None  # most decoded frames held per chunk; None: the extractor's chunk size
 
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path: str | Path | None = None):
         self.device = device
@@ -54,6 +58,9 @@ class Backbone(ABC):
     @abstractmethod
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
         """One feature vector per clip, float32 (len(clips), spec.dim)."""
+
+    def release(self) -> None:
+        """Hand back what inference holds between videos and can rebuild (an engine's buffers); default: nothing."""
 
     @property
     def id(self) -> str:

@@ -164,7 +164,7 @@ class Extractor:
         the compiled model and its buffers, 100-200 MB); they load again, in ~0.3 s, for the next video.
         `api.Pipeline` calls it before the detector imports torch, so the two never add up (issue 14)."""
         for bb in (self.visual, self.audio):
-            if bb is not None and hasattr(bb, "release"):
+            if bb is not None:
                 bb.release()
 
     def extract(self, path: str | Path, progress: Progress | None = None, info: Any = None,
@@ -261,10 +261,9 @@ class Extractor:
 
         bb = self.visual
         backend = self.config.decode_backend
-        chunks = prefetch(iter_frames(path, fps=bb.fps, short_side=bb.short_side or None,
-                                      chunk_size=min(self.config.chunk_size, getattr(bb, "max_chunk_frames", None)
-                                                     or self.config.chunk_size), backend=backend, info=info,
-                                      on_frame=frame_hook, skip_nonref=backend == "auto"),
+        chunk = min(self.config.chunk_size, bb.max_chunk_frames or self.config.chunk_size)
+        chunks = prefetch(iter_frames(path, fps=bb.fps, short_side=bb.short_side or None, chunk_size=chunk,
+                                      backend=backend, info=info, on_frame=frame_hook, skip_nonref=backend == "auto"),
                           busy=timings, key="decode")
         last = [-np.inf]  # latest sample time that got a decoded frame
 
@@ -304,11 +303,11 @@ class Extractor:
         first = 0
         padded = np.zeros(n, dtype=bool)
         done = 0
-        limit = min(self.config.batch_size, getattr(bb, "max_batch_clips", None) or self.config.batch_size)  # i3d CPU
+        limit = min(self.config.batch_size, bb.max_batch_clips or self.config.batch_size)  # i3d CPU
 
         def flush() -> None:
             nonlocal out, first, batch
-            with inference(self.device, self.fp16) if getattr(bb, "uses_torch", True) else contextlib.nullcontext():
+            with inference(self.device, self.fp16) if bb.uses_torch else contextlib.nullcontext():
                 feats = np.asarray(bb.embed_clips(batch), dtype=np.float32)
             if feats.shape[0] != len(batch):
                 raise RuntimeError(f"backbone {bb.id} returned {feats.shape[0]} rows for {len(batch)} clips")
