@@ -369,3 +369,22 @@ def test_yamnet_has_no_random_variant():
 
     with pytest.raises(UsageError, match="no random-weights"):
         create_backbone("yamnet", pretrained=False)
+
+
+def test_yamnet_damaged_cached_file_reads_as_unreadable(tmp_path, monkeypatch):
+    """A cached YAMNet that no longer loads is reported like every other backbone's (one line, how to re-fetch),
+    so `detect` can fall back, rather than as a bad input file."""
+    pytest.importorskip("ai_edge_litert", reason="optional dependency: pip install 'highlighter[yamnet]'")
+    from highlighter.features import weights as W
+
+    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path))
+    monkeypatch.setenv("HIGHLIGHTER_OFFLINE", "1")
+    spec = W.get_weight_spec("yamnet")
+    W.weights_dir().mkdir(parents=True)
+    cached = W.weights_dir() / spec.filename
+    cached.write_bytes(b"not a tflite model" * 100)
+    W._write_stamp(cached)  # as `weights import` leaves it
+    with pytest.raises(W.CachedWeightsUnreadableError) as ei:
+        create_backbone("yamnet")
+    msg = str(ei.value)
+    assert "\n" not in msg and str(cached) in msg and "highlighter weights fetch yamnet" in msg

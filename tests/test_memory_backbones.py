@@ -262,18 +262,19 @@ def test_tensor_left_on_the_meta_device_is_one_clear_line(tmp_path):
     """A meta-built net whose init computes a tensor the checkpoint does not hold is refused at load,
     in one line naming it, instead of failing later inside a forward."""
     from highlighter.errors import HighlighterError
-    from highlighter.features.visual.common import TorchVisualBackbone
+    from highlighter.features.base import Backbone, BackboneSpec
+    from highlighter.features.visual.common import StackedClipBackbone
 
-    class Backbone(TorchVisualBackbone):
-        meta_init, device, pretrained = True, "cpu", True
+    class Probe(StackedClipBackbone, Backbone):
+        spec = BackboneSpec("test-meta-probe", "visual", 4, None, "a net whose init computes a buffer", "-")
+        meta_init = True
 
         def build(self):
             return _InitBuffer()
 
     path = tmp_path / "ckpt.pt"
     torch.save(_InitBuffer().state_dict(), path)
-    bb = Backbone()
-    bb.weights_path = path
+    bb = Probe(weights_path=path)
     with pytest.raises(HighlighterError) as ei:
         bb._setup()
-    assert "\n" not in str(ei.value) and "1 tensors of Backbone unset (e.g. table)" in str(ei.value)
+    assert "\n" not in str(ei.value) and "1 tensors of Probe unset (e.g. table)" in str(ei.value)

@@ -22,11 +22,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Callable, ClassVar, Literal, TypeVar
 
 import numpy as np
 
 from highlighter.registry import Registry, lazy_registry
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,27 @@ class Backbone(ABC):
     @abstractmethod
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
         """One feature vector per clip, float32 (len(clips), spec.dim)."""
+
+    def resolve_weights(self) -> Path | None:
+        """The checkpoint to load: the given file, else (pretrained) the published one, fetched once into the
+        cache; None means random weights. A missing or unfetchable file fails here, before a net is built."""
+        if self.weights_path is not None:
+            return Path(self.weights_path)
+        if not self.pretrained or self.spec.weights is None:
+            return None
+        from highlighter.features.weights import ensure_weights
+
+        return ensure_weights(self.spec.weights)
+
+    def read_weights(self, path: Path, load: Callable[[Path], T]) -> T:
+        """``load(path)``, with a broken cached file reported as missing (how to re-fetch it), not as a crash;
+        a file the user gave is reported as theirs. Marks the backbone pretrained."""
+        from highlighter.features.weights import reading_cached
+
+        with reading_cached(self.spec.weights if self.weights_path is None else None, path):
+            out = load(path)
+        self.pretrained = True
+        return out
 
     def release(self) -> None:
         """Hand back what inference holds between videos and can rebuild (an engine's buffers); default: nothing."""

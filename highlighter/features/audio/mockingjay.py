@@ -52,7 +52,7 @@ from highlighter.errors import InputError
 from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint, load_strict
 from highlighter.features.audio.mel import MOCKINGJAY_SR, mockingjay_features
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
+from highlighter.features.weights import WeightSpec, register_weights
 
 S3PRL_URL = "https://www.dropbox.com/s/zwsfa6w2iy2cc68/states-500000.ckpt?dl=0"
 
@@ -281,11 +281,9 @@ class Mockingjay(Backbone):
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path: str | Path | None = None):
         super().__init__(device, pretrained, weights_path)
         self.load_report: LoadReport | None = None
-        if weights_path is not None or pretrained:
-            path = Path(weights_path) if weights_path is not None else ensure_weights(WEIGHTS.name)
-            with reading_cached(None if weights_path is not None else WEIGHTS.name, path):
-                self.model, self.load_report = load_mockingjay_checkpoint(path)
-            self.pretrained = True
+        path = self.resolve_weights()
+        if path is not None:
+            self.model, self.load_report = self.read_weights(path, load_mockingjay_checkpoint)
         else:
             self.model = MockingjayTransformer(DEFAULT_CONFIG["transformer"], input_dim_of(DEFAULT_CONFIG))
         self.cfg = _model_full_config(self.model)

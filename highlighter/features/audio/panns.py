@@ -36,7 +36,7 @@ from highlighter.features.audio._ckpt import LoadReport, load_pickle_checkpoint,
 from highlighter.features.audio.mel import dft_conv_weights, hann_periodic, mel_filterbank_slaney
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
 from highlighter.features.device import batchnorm_eval_, cpu_inference
-from highlighter.features.weights import WeightSpec, ensure_weights, reading_cached, register_weights
+from highlighter.features.weights import WeightSpec, register_weights
 
 SAMPLE_RATE = 32000
 WINDOW = 1024
@@ -217,11 +217,9 @@ class PannsCnn14(Backbone):
     def __init__(self, device: str = "cpu", pretrained: bool = True, weights_path: str | Path | None = None):
         super().__init__(device, pretrained, weights_path)
         self.load_report: LoadReport | None = None
-        if weights_path is not None or pretrained:
-            path = Path(weights_path) if weights_path is not None else ensure_weights(WEIGHTS.name)
-            with reading_cached(None if weights_path is not None else WEIGHTS.name, path):
-                self.model, self.load_report = build_cnn14(path)
-            self.pretrained = True
+        path = self.resolve_weights()
+        if path is not None:
+            self.model, self.load_report = self.read_weights(path, build_cnn14)
         else:
             self.model = Cnn14()
         self.model.eval().to(device)

@@ -32,7 +32,7 @@ import numpy as np
 from highlighter.errors import HighlighterError, InputError, UsageError
 from highlighter.features.audio.mel import YAMNET_MELS, YAMNET_PATCH, YAMNET_SR, yamnet_patches
 from highlighter.features.base import Backbone, BackboneSpec, register_backbone
-from highlighter.features.weights import WeightSpec, ensure_weights, register_weights
+from highlighter.features.weights import WeightSpec, register_weights
 
 EMBEDDING_TENSOR = "tower0/network/layer28/reduce_mean"
 EMBEDDING_INDEX = 90
@@ -125,9 +125,7 @@ class Yamnet(Backbone):
         if weights_path is None and not pretrained:
             raise UsageError("yamnet has no random-weights variant (it is a fixed int8 TFLite model); "
                              "use pretrained weights")
-        path = Path(weights_path) if weights_path is not None else ensure_weights(WEIGHTS.name)
-        self.pretrained = True
-        self.net = YamnetTFLite(path)
+        self.net = self.read_weights(self.resolve_weights(), YamnetTFLite)
 
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(clips), self.spec.dim), dtype=np.float32)

@@ -177,26 +177,13 @@ class TorchVisualBackbone:
         else:
             torch_model = self.build()
         if path is not None:
-            from highlighter.features.weights import reading_cached  # a broken cached file reads as missing
-
-            with reading_cached(self.spec.weights if self.weights_path is None else None, path):
-                self.load_weights(torch_model, path)
+            self.read_weights(path, lambda p: self.load_weights(torch_model, p))
             unset = unloaded(torch_model)
             if unset:  # a tensor built at init and not in the file: no values on the meta device
                 raise HighlighterError(f"weights file {path} left {len(unset)} tensors of {type(self).__name__} "
                                        f"unset (e.g. {', '.join(unset[:3])}); this is a bug in highlighter, "
                                        "please report it")
-            self.pretrained = True
         self.model = torch_model.eval().to(self.device)
-
-    def resolve_weights(self) -> Path | None:
-        if self.weights_path is not None:
-            return Path(self.weights_path)
-        if not self.pretrained:
-            return None
-        from highlighter.features.weights import ensure_weights
-
-        return ensure_weights(self.spec.weights)
 
     @classmethod
     def weights_status(cls) -> str:
