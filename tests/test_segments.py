@@ -71,6 +71,23 @@ def test_count_returns_best_peaks_in_time_order_with_ranks():
     assert [g.rank for g in segs3] == [3, 1, 2]
 
 
+def test_count_second_pick_is_another_event_not_the_lead_in_of_the_first():
+    """The demo's case (examples/demo.mp4 under per-video RASL): a strong event whose rising edge sits just below
+    half its smoothed peak, and a weaker, narrower second event. Smoothing lifts the clip before the first event
+    above the second event's peak; the second pick must still be the second event."""
+    s, e, d = grid(30)
+    x = np.full(30, 0.05)
+    x[9:13] = [0.44, 0.61, 0.73, 1.0]  # event 1 (18-26 s), its first clip under half the smoothed peak
+    x[7] = 0.21
+    x[20] = 0.53  # event 2 (40-42 s): one strong clip
+    segs = select_segments(s, e, x, SelectConfig(top=2, smooth=6), d)
+    assert len(segs) == 2
+    assert any(g.start < 26 and g.end > 18 for g in segs) and any(g.start < 42 and g.end > 40 for g in segs), segs
+    # without smoothing nothing is lifted, and the same two events are found
+    raw = select_segments(s, e, x, SelectConfig(top=2, smooth=0), d)
+    assert any(g.start < 42 and g.end > 40 for g in raw), raw
+
+
 def test_threshold_only():
     s, e, d = grid(10)
     x = np.array([0, 0, 1, 1, 0, 0, 0.5, 0, 0.9, 0], float)

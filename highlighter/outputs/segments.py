@@ -29,7 +29,9 @@ The algorithm, in order (every step is deterministic; ties are broken by time):
      at or above half the peak's normalised score (the full width at half maximum, baseline
      = the video's minimum) and ``>= threshold``; that whole peak, and ``merge_gap`` plus twice
      ``pad`` either side of it, is then used up, so one peak gives one segment and padded
-     segments never run into each other.
+     segments never run into each other. So are half a smoothing window of clips beyond it:
+     their smoothed scores were lifted by the peak's own clips, and picking one would give the
+     same moment twice (the lead-in of the best event instead of the second event).
      Count mode stops after ``top`` segments; duration mode collects every peak and fills
      the reel in step 9. Both bound each segment to a reel-sized moment: ``min_length``
      0 means `DEFAULT_MIN_SECONDS` (2 s) and an unset ``max_length`` means
@@ -384,6 +386,7 @@ class _Ctx:
     hard: list[float]  # the cuts segments may not cross ([] with cross_cuts)
     duration: float
     config: SelectConfig
+    radius: int = 0  # half the smoothing window, in clips: how far a peak lifts its neighbours' smoothed scores
 
     def shot(self, t: float) -> tuple[float, float]:
         return _shot(t, self.hard, self.duration)
@@ -433,7 +436,9 @@ def _peaks(cx: _Ctx, ok: np.ndarray, limit: int | None, min_len: float, max_len:
         lo, hi = cx.cap(*_grow(lo, hi, min_len, *room), max_len)
         out.append((lo, hi))
         hill_lo, hill_hi = min(lo, float(s[a])), max(hi, float(e[b - 1]))  # the whole peak is used up, not just the cap
-        used |= (e >= hill_lo - reserve - 1e-6) & (s <= hill_hi + reserve + 1e-6)  # touching clips too
+        near = np.flatnonzero((e >= hill_lo - reserve - 1e-6) & (s <= hill_hi + reserve + 1e-6))  # touching too
+        if near.size:  # and the clips whose smoothed score this peak's clips lifted: not a second moment
+            used[max(0, near[0] - cx.radius): near[-1] + 1 + cx.radius] = True
         used[p] = True
     return out
 
@@ -511,10 +516,12 @@ def select_segments(starts, ends, scores, config: SelectConfig, duration: float,
     if raw.size == 0:
         return []
     e = with_tail(s, e, duration)
-    sm = smooth_scores(raw, _window(s, e, smooth_seconds(config.smooth, duration)))
+    window = _window(s, e, smooth_seconds(config.smooth, duration))
+    sm = smooth_scores(raw, window)
     norm = normalize_scores(sm, "minmax", dtype=np.float64)  # the detectors' rule: flat -> zeros
     all_cuts = clean_cuts(cuts or [], duration)
-    cx = _Ctx(s, e, sm, norm, _Curve(s, e, norm), all_cuts, [] if config.cross_cuts else all_cuts, duration, config)
+    cx = _Ctx(s, e, sm, norm, _Curve(s, e, norm), all_cuts, [] if config.cross_cuts else all_cuts, duration, config,
+              window // 2)
     ok = np.ones(raw.size, dtype=bool) if config.threshold is None else norm >= config.threshold - 1e-12
     top = parse_top(config.top)
     kind = top[0] if top is not None else "threshold"
