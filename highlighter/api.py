@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -490,9 +491,12 @@ class Pipeline:
 def one_torch_thread() -> Iterator[None]:
     """torch on one intra-op thread for the detector: its networks are small, and a second thread
     cost more than it gave here (per-video RASL on the 174-s 720p join: 3.4 s CPU / 9.0 s wall with
-    2 threads, 1.2 s / 3.2 s with 1, on the shared 2-core CPU)."""
-    import torch
-
+    2 threads, 1.2 s / 3.2 s with 1, on the shared 2-core CPU). Nothing when torch is not loaded: a detector
+    that never imports it (per-video RASL in numpy) must not pay its import (~1.8 s, ~0.5 GB; issue 14)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -315,7 +315,7 @@ def test_cpu_default_is_the_offline_pair_even_with_i3d_cached(video):
     assert r.visual_backbone == f"{visual}:pretrained" and r.method.mode == "video"
     doc = r.to_dict()
     validate(doc)
-    assert doc["schema_version"] == "1.3" and doc["method"]["why"] == lines[0]
+    assert doc["schema_version"] == "1.4" and doc["method"]["why"] == lines[0]
     assert DetectResult.from_dict(doc).method.why == lines[0]
 
 

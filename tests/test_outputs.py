@@ -52,7 +52,7 @@ def test_schema_is_valid_and_result_validates():
     jsonschema.Draft202012Validator.check_schema(load_schema())
     doc = make_result().to_dict()
     validate(doc)
-    assert doc["schema_version"] == "1.3"
+    assert doc["schema_version"] == "1.4"
     assert len(doc["clips"]) == 15 and len(doc["segments"]) == 3
     # the schema is strict: unknown fields and wrong types are rejected
     bad = json.loads(json.dumps(doc))

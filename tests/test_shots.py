@@ -128,7 +128,7 @@ def test_json_records_cuts_and_reads_older_files(tmp_path):
     validator = jsonschema.Draft202012Validator(load_schema())
     r = result_with_cuts([3.5, 11.25])
     doc = r.to_dict()
-    assert doc["schema_version"] == "1.3" and doc["cuts"] == [3.5, 11.25]
+    assert doc["schema_version"] == "1.4" and doc["cuts"] == [3.5, 11.25]
     assert doc["selection"]["top"] == "6s" and doc["selection"]["cross_cuts"] is False
     assert not list(validator.iter_errors(doc))
     (tmp_path / "new.json").write_text(json.dumps(doc))

@@ -65,7 +65,9 @@ measurements on the benchmark features (visual I3D + audio PANN, each video trai
 use_sa=False, epochs=4, 3 seeds averaged. This implementation with them: TVSum top-5 mAP
 0.5375 on all 50 videos (feature-norm: 0.537), 2.2 min for the 50 on one shared core.
 Without audio features (a silent video, no audio backbone) it trains visual-only
-(use_audio=False for that video) and says so in ``last_run``.
+(use_audio=False for that video) and says so in ``last_run``. The runs of the default network
+(no SA, kernel_t 1, fresh weights) are done by `rasl_np` in numpy, so ``detect`` never imports
+torch for them (``video_engine="torch"`` runs them in torch; other configurations always do).
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ class RASLConfig:
     pretrain: str = choice("weights", "video")  # video: pretrain on the scored video's own FVS first (any feature space)
     video_seeds: int = 3  # video mode: runs per video, score = mean of their z-scores (one video is little data: one run is noisy)
     video_seed: int = 0  # video mode: seed of the first run (another value = an independent ensemble, for seed spreads)
+    video_engine: str = choice("numpy", "torch")  # video mode: numpy runs the per-clip network without importing
+    #   torch (methods/rasl_np.py: -1.8 s and ~0.5 GB per detect; issue 14) when `rasl_np.supports` the config, else torch
     video_scale: str = choice("nonneg", "minmax", "none")  # video mode, input per dim over the video. nonneg: a dim
     #   with negative values (logmel's dB) is shifted to min 0, since the decoder ends in a ReLU; >= 0 features (I3D, PANN,
     #   EfficientNet) are untouched. minmax: each dim to [0, 1] (TVSum 0.504 vs 0.538 untouched, so not the default)
@@ -386,15 +390,29 @@ class RASL(Detector):
         video = VideoFeatures("video", "", "", vis, aud, np.zeros(0))
         t0 = time.perf_counter()
         runs = []
+        engine = "numpy" if self._numpy_engine() else "torch"
         for seed in range(cfg.video_seed, cfg.video_seed + cfg.video_seeds):
+            if engine == "numpy":  # no detector object: building one builds its torch network
+                from highlighter.methods import rasl_np
+
+                runs.append(rasl_np.run(RASLConfig(**run_cfg), vis, aud, seed))
+                continue
             run = type(self)(**run_cfg)
             run.init_state = self.init_state  # `fit` rebuilds the net from it
             run.fit([video], seed=seed)
             runs.append(run.score(vis, aud))
         self.last_run = {"seeds": cfg.video_seeds, "epochs": cfg.epochs, "audio": aud is not None,
-                         "init": "weights" if self.init_state is not None else "scratch",
+                         "init": "weights" if self.init_state is not None else "scratch", "engine": engine,
                          "seconds": round(time.perf_counter() - t0, 3)}
         return normalize_scores(np.mean(runs, axis=0), cfg.normalize)
+
+    def _numpy_engine(self) -> bool:
+        """Per-video runs in numpy: asked for, a configuration it covers, fresh weights, and not on a GPU."""
+        from highlighter.methods import rasl_np
+
+        cfg = self.config
+        return (cfg.video_engine == "numpy" and rasl_np.supports(cfg) and self.init_state is None
+                and not cfg.device.startswith("cuda"))
 
     # --- persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict:

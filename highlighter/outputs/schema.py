@@ -24,9 +24,10 @@ from highlighter import __version__
 from highlighter.errors import InputError, UsageError
 from highlighter.outputs.segments import Segment, SelectConfig, parse_top
 
-SCHEMA_VERSION = "1.3"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``; 1.2: ``cuts``,
-# ``selection.cross_cuts`` / ``selection.snap``, ``selection.top`` may be a reel length ("30s"); 1.3: ``method.why``
-READABLE_VERSIONS = ("1.0", "1.1", "1.2", "1.3")  # a minor version only adds optional fields: older files still read
+SCHEMA_VERSION = "1.4"  # 1.1: optional ``signal``, ``method.mode``, ``method.pretrain``; 1.2: ``cuts``,
+# ``selection.cross_cuts`` / ``selection.snap``, ``selection.top`` may be a reel length ("30s"); 1.3: ``method.why``;
+# 1.4: ``method.pretrain.engine``
+READABLE_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4")  # a minor version only adds optional fields: older files still read
 SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
 
 
@@ -162,7 +163,7 @@ class MethodInfo:
     requested: str | None = None
     fallback: str | None = None  # why the requested method/backbone was replaced
     mode: str | None = None  # "weights" | "video" (pretrained on the video itself) | None (training-free)
-    pretrain: dict[str, Any] | None = None  # video mode: seeds, epochs, audio, init, seconds, why, no_audio
+    pretrain: dict[str, Any] | None = None  # video mode: seeds, epochs, audio, init, engine, seconds, why, no_audio
     why: str | None = None  # the line saying which backbones and method run and why (the CPU default), if any
 
 
