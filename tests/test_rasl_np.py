@@ -128,3 +128,14 @@ def test_detect_path_never_imports_torch():
             "print('torch' in sys.modules, d.last_run['engine'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["False", "numpy"]
+
+
+def test_runs_in_threads_equal_runs_one_by_one():
+    """Two runs side by side (the default) give exactly the scores of the same runs one after the other."""
+    rng = np.random.default_rng(5)
+    vis, aud = rng.gamma(2.0, 1.0, (41, 48)).astype(np.float32), rng.gamma(2.0, 1.0, (41, 24)).astype(np.float32)
+    cfg = replace(RASLConfig(), visual_dim=48, audio_dim=24, use_sa=False, pretrain="weights", normalize="zscore")
+    both = rasl_np.runs(cfg, vis, aud, [0, 1, 2], workers=2)
+    alone = rasl_np.runs(cfg, vis, aud, [0, 1, 2], workers=1)
+    assert all(np.array_equal(a, b) for a, b in zip(both, alone))
+    assert not np.array_equal(both[0], both[1])

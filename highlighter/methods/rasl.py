@@ -389,18 +389,19 @@ class RASL(Detector):
                    "visual_dim": vis.shape[1], "audio_dim": cfg.audio_dim if aud is None else aud.shape[1]}
         video = VideoFeatures("video", "", "", vis, aud, np.zeros(0))
         t0 = time.perf_counter()
-        runs = []
         engine = "numpy" if self._numpy_engine() else "torch"
-        for seed in range(cfg.video_seed, cfg.video_seed + cfg.video_seeds):
-            if engine == "numpy":  # no detector object: building one builds its torch network
-                from highlighter.methods import rasl_np
+        seeds = list(range(cfg.video_seed, cfg.video_seed + cfg.video_seeds))
+        if engine == "numpy":  # no detector object: building one builds its torch network
+            from highlighter.methods import rasl_np
 
-                runs.append(rasl_np.run(RASLConfig(**run_cfg), vis, aud, seed))
-                continue
-            run = type(self)(**run_cfg)
-            run.init_state = self.init_state  # `fit` rebuilds the net from it
-            run.fit([video], seed=seed)
-            runs.append(run.score(vis, aud))
+            runs = rasl_np.runs(RASLConfig(**run_cfg), vis, aud, seeds)
+        else:
+            runs = []
+            for seed in seeds:
+                run = type(self)(**run_cfg)
+                run.init_state = self.init_state  # `fit` rebuilds the net from it
+                run.fit([video], seed=seed)
+                runs.append(run.score(vis, aud))
         self.last_run = {"seeds": cfg.video_seeds, "epochs": cfg.epochs, "audio": aud is not None,
                          "init": "weights" if self.init_state is not None else "scratch", "engine": engine,
                          "seconds": round(time.perf_counter() - t0, 3)}

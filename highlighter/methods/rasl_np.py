@@ -413,14 +413,24 @@ def pretrain(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seed: int) 
     return p
 
 
-def run(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seed: int) -> np.ndarray:
-    """One per-video run: `pretrain` then `score`, on one BLAS thread. Why one: the matrices are small, and on
-    a 323-clip video two OpenBLAS threads took 7.2 s of CPU for the 3.6 s of wall that one thread takes alone
-    (the second core is better left to the rest of `detect`); one thread also keeps runs reproducible."""
+def runs(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seeds: list[int], workers: int = 2) -> list[np.ndarray]:
+    """Per-video runs (`pretrain` then `score`), one per seed, ``workers`` at a time in threads, each on one BLAS
+    thread. Why: the matrices are small, so a run gains nothing from a second BLAS thread (on a 323-clip video
+    two OpenBLAS threads took 7.2 s of CPU for the 3.6 s of wall one thread takes), while two runs side by side
+    use both cores (numpy releases the GIL in its array loops) when the detector is the only stage left. Each
+    run has its own generator, so the scores do not depend on ``workers``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    def one(seed: int) -> np.ndarray:
         return score(pretrain(cfg, visual, audio, seed), cfg, visual)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers <= 1 or len(seeds) <= 1:
+            return [one(seed) for seed in seeds]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="highlighter-rasl") as pool:
+            return list(pool.map(one, seeds))
 
 
 def score(p: dict, cfg: Any, visual: np.ndarray, normalize: str = "zscore") -> np.ndarray:
