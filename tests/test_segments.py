@@ -88,6 +88,16 @@ def test_count_second_pick_is_another_event_not_the_lead_in_of_the_first():
     assert any(g.start < 42 and g.end > 40 for g in raw), raw
 
 
+def test_count_stops_at_the_videos_lowest_clip_but_keeps_the_first():
+    """The dog clip (v_ZNVhz7ctTq0, 7 clips): one peak covers all but the first clip, which is the video's lowest;
+    `--top 2` then gives one segment, not that clip as a "second highlight". A flat video still gives one."""
+    s, e, d = grid(7)
+    x = np.array([0.0, 0.31, 0.55, 0.66, 0.53, 1.0, 0.69])
+    segs = select_segments(s, e, x, SelectConfig(top=2), d)
+    assert len(segs) == 1 and segs[0].start >= 2.0, segs
+    assert len(select_segments(s, e, np.zeros(7), SelectConfig(top=2), d)) == 1
+
+
 def test_threshold_only():
     s, e, d = grid(10)
     x = np.array([0, 0, 1, 1, 0, 0, 0.5, 0, 0.9, 0], float)

@@ -32,7 +32,9 @@ The algorithm, in order (every step is deterministic; ties are broken by time):
      segments never run into each other. So are half a smoothing window of clips beyond it:
      their smoothed scores were lifted by the peak's own clips, and picking one would give the
      same moment twice (the lead-in of the best event instead of the second event).
-     Count mode stops after ``top`` segments; duration mode collects every peak and fills
+     Count mode stops after ``top`` segments, or earlier when the best clip left is at the
+     video's lowest score (normalised 0: a "second highlight" there would be the dullest
+     moment; the first segment is always returned); duration mode collects every peak and fills
      the reel in step 9. Both bound each segment to a reel-sized moment: ``min_length``
      0 means `DEFAULT_MIN_SECONDS` (2 s) and an unset ``max_length`` means
      `DEFAULT_MAX_SECONDS` (10 s) there (``--top 5`` once gave five segments of 18 s).
@@ -418,6 +420,8 @@ def _peaks(cx: _Ctx, ok: np.ndarray, limit: int | None, min_len: float, max_len:
             break
         if used[p]:
             continue
+        if limit is not None and out and norm[p] <= 0.0:  # the best left is the video's lowest: not a moment
+            break
         level = norm[p] / 2.0
         a, b = p, p + 1
         while a > 0 and not used[a - 1] and norm[a - 1] >= level:
