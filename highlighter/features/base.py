@@ -26,6 +26,7 @@ from typing import Callable, ClassVar, Literal, TypeVar
 
 import numpy as np
 
+from highlighter.features.builtin import BUILTIN_BACKBONES
 from highlighter.registry import Registry, lazy_registry
 
 T = TypeVar("T")
@@ -90,21 +91,6 @@ class Backbone(ABC):
         """Identity recorded in feature files (name + weights)."""
         return f"{self.spec.name}:{'pretrained' if self.pretrained else 'random'}"
 
-
-# Built-in backbones: name -> the module that registers it (imported on first use, so
-# importing this module, listing names or `highlighter --help` does not import torch).
-BUILTIN_BACKBONES = {
-    "efficientnet-lite0": "highlighter.features.visual.efficientnet",
-    "efficientnet-lite0-motion": "highlighter.features.visual.motion",
-    "i3d": "highlighter.features.visual.i3d",
-    "logmel": "highlighter.features.audio.logmel",
-    "mockingjay": "highlighter.features.audio.mockingjay",
-    "panns": "highlighter.features.audio.panns",
-    "r3d": "highlighter.features.visual.r3d",
-    "swin": "highlighter.features.visual.swin",
-    "yamnet": "highlighter.features.audio.yamnet",
-}
-BUILTIN_MODULES = tuple(sorted(set(BUILTIN_BACKBONES.values())))
 
 BACKBONES: Registry[type[Backbone]] = lazy_registry("backbone", BUILTIN_BACKBONES)
 

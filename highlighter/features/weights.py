@@ -54,7 +54,7 @@ from typing import Callable, Iterator
 from highlighter import settings
 from highlighter.atomic import atomic_path
 from highlighter.errors import HighlighterError, InputError, UsageError, WeightsMissingError
-from highlighter.features.base import BUILTIN_MODULES
+from highlighter.features.builtin import BUILTIN_MODULES
 from highlighter.registry import Registry
 
 log = logging.getLogger(__name__)

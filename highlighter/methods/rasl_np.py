@@ -174,7 +174,7 @@ def init_params(cfg: Any, d: int, audio: bool, rng: np.random.Generator, dtype=n
 
 
 def from_torch_state(state: dict) -> dict[str, np.ndarray]:
-    """`rasl_net.RASLNet`'s state dict (tensors or arrays) under this module's names (tests; init from weights)."""
+    """`rasl_net.RASLNet`'s state dict (tensors or arrays) under this module's names (the tests compare the engines)."""
     out: dict[str, np.ndarray] = {}
     psi = next(v for k, v in state.items() if k.endswith("psi.weight"))
     cpsi = int(psi.shape[0])
