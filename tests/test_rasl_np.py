@@ -131,11 +131,13 @@ def test_detect_path_never_imports_torch():
 
 
 def test_runs_in_threads_equal_runs_one_by_one():
-    """Two runs side by side (the default) give exactly the scores of the same runs one after the other."""
+    """Runs side by side (two, or all three: the default) give exactly the scores of the same runs one after
+    the other."""
     rng = np.random.default_rng(5)
     vis, aud = rng.gamma(2.0, 1.0, (41, 48)).astype(np.float32), rng.gamma(2.0, 1.0, (41, 24)).astype(np.float32)
     cfg = replace(RASLConfig(), visual_dim=48, audio_dim=24, use_sa=False, pretrain="weights", normalize="zscore")
     both = rasl_np.runs(cfg, vis, aud, [0, 1, 2], workers=2)
     alone = rasl_np.runs(cfg, vis, aud, [0, 1, 2], workers=1)
-    assert all(np.array_equal(a, b) for a, b in zip(both, alone))
+    every = rasl_np.runs(cfg, vis, aud, [0, 1, 2])
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(both, alone, every))
     assert not np.array_equal(both[0], both[1])

@@ -415,12 +415,15 @@ def pretrain(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seed: int) 
     return p
 
 
-def runs(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seeds: list[int], workers: int = 2) -> list[np.ndarray]:
-    """Per-video runs (`pretrain` then `score`), one per seed, ``workers`` at a time in threads, each on one BLAS
-    thread. Why: the matrices are small, so a run gains nothing from a second BLAS thread (on a 323-clip video
-    two OpenBLAS threads took 7.2 s of CPU for the 3.6 s of wall one thread takes), while two runs side by side
-    use both cores (numpy releases the GIL in its array loops) when the detector is the only stage left. Each
-    run has its own generator, so the scores do not depend on ``workers``."""
+def runs(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seeds: list[int],
+         workers: int | None = None) -> list[np.ndarray]:
+    """Per-video runs (`pretrain` then `score`), one per seed, ``workers`` at a time in threads (default: all of
+    them at once), each on one BLAS thread. Why: the matrices are small, so a run gains nothing from a second
+    BLAS thread (on a 323-clip video two OpenBLAS threads took 7.2 s of CPU for the 3.6 s of wall one thread
+    takes), while runs side by side use the cores (numpy releases the GIL in its array loops) when the detector
+    is the only stage left. All 3 runs at once on 2 cores rather than 2 then 1, which leaves a core idle
+    for the last run: 0.82-0.84 s of wall instead of 1.01-1.08 on the 173-s join (`benchmarks/detect.py`'s
+    video). Each run has its own generator, so the scores do not depend on ``workers`` (tested)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
@@ -429,6 +432,7 @@ def runs(cfg: Any, visual: np.ndarray, audio: np.ndarray | None, seeds: list[int
         return score(pretrain(cfg, visual, audio, seed), cfg, visual)
 
     with threadpool_limits(limits=1, user_api="blas"):
+        workers = len(seeds) if workers is None else workers
         if workers <= 1 or len(seeds) <= 1:
             return [one(seed) for seed in seeds]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="highlighter-rasl") as pool:
