@@ -240,3 +240,59 @@ def test_skip_nonref_keeps_the_sample_grid(media_dir):
     assert np.array_equal(a.times, b.times) and len(b) == 15
     assert np.all(b.pts <= b.times + 1e-3) and np.all(a.pts - b.pts <= 3 / 25 + 1e-6)
     assert np.abs(a.frames.astype(int) - b.frames).mean() < np.abs(a.frames[1:].astype(int) - a.frames[:-1]).mean()
+
+
+def _x264_clip(dest, x264_params: str, source: str = "testsrc2=size=160x96:rate=25:duration=6"):
+    if not dest.exists():
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-c:v", "libx264", "-preset",
+                        "veryfast", "-x264-params", x264_params, "-pix_fmt", "yuv420p", str(dest)], check=True)
+    return dest
+
+
+def _luma(frame) -> np.ndarray:
+    return frame.to_ndarray(format="gray").copy()
+
+
+@pytest.mark.parametrize("name, params, skips", [
+    ("ref1", "ref=1:bframes=3:b-pyramid=normal", True),  # x264 veryfast / OBS: no P frame predicts from a B frame
+    ("ref3", "ref=3:bframes=3:b-pyramid=normal", False),  # x264 medium: P frames predict from reference B frames
+])
+def test_b_frames_are_skipped_only_when_no_p_frame_needs_them(media_dir, name, params, skips):
+    """`BFrameCheck`: with one reference frame, B frames stop being decoded after the check and every I/P frame
+    is still bit-identical to a full decode; with three, reference B frames keep being decoded (skipping them
+    would corrupt the P frames) and again every frame decoded equals the full decode's."""
+    import av
+
+    src = _x264_clip(media_dir / f"bpyr-{name}.mp4", params)
+    with av.open(str(src)) as c:
+        full = {f.pts: (f.pict_type, _luma(f)) for f in c.decode(c.streams.video[0])}
+    seen = []
+    b = read_frames(src, fps=5, backend="pyav", skip_nonref=True,
+                    on_frame=lambda f, t: seen.append((t, f.pts, f.pict_type, _luma(f))))
+    assert len(b) == 30 and np.all(b.pts <= b.times + 1e-3)
+    assert all(np.array_equal(luma, full[pts][1]) for _t, pts, _ty, luma in seen)  # nothing decoded wrongly
+    late_b = [t for t, _pts, ty, _l in seen if ty == av.video.frame.PictureType.B and t > 4.5]
+    n_b = sum(ty == av.video.frame.PictureType.B for ty, _l in full.values())
+    assert n_b > 30  # the stream has B frames to skip
+    assert (late_b == []) == skips, late_b
+    if skips:  # only the B frames before the verdict were decoded, and a target holds at most 3 frames back
+        assert len(seen) < len(full) - n_b + 20 and np.all(b.times - b.pts <= 3 / 25 + 1e-6)
+
+
+def test_b_frame_check_needs_evidence(media_dir):
+    """A still picture decodes the same whatever a P frame references, so it proves nothing: B frames stay."""
+    import av
+
+    from highlighter.io.video import BFrameCheck
+
+    src = _x264_clip(media_dir / "bpyr-still.mp4", "ref=1:bframes=3:b-pyramid=normal",
+                     source="color=c=gray:size=160x96:rate=25:duration=6")
+    with av.open(str(src)) as c:
+        s = c.streams.video[0]
+        s.codec_context.skip_frame = "NONREF"
+        check = BFrameCheck(s)
+        said = []
+        for packet in c.demux(s):
+            check.feed(packet)
+            said += [check.see(f) for f in packet.decode() if check.verdict is None]
+    assert check.verdict is False and not any(said) and check.evidence == 0
