@@ -74,6 +74,7 @@ unrelated textures is one pair of ``residual`` 29, ``moving`` 58, but ``local`` 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -248,8 +249,13 @@ class EfficientNetLite0MotionBackbone(EfficientNetLite0Backbone):
     )
 
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
-        appearance = super().embed_clips(clips)
+        """Appearance from the frame engine and motion in a thread beside it (the same numbers as one after the
+        other). Why: the motion statistics are numpy on the Python thread (~11 ms a clip), and while they ran
+        the engine waited, and at the end of a video, when nothing is left to decode, a core sat idle. In
+        alternating runs on the 173-s 720p join: 11.6-12.9 s of wall against 12.6-14.3 s one after the other."""
         if not clips:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
-        motion = np.stack([clip_motion(np.asarray(c)) for c in clips])
-        return np.concatenate([appearance, motion], axis=1).astype(np.float32)
+        with ThreadPoolExecutor(1, thread_name_prefix="highlighter-motion") as pool:
+            motion = pool.submit(lambda: np.stack([clip_motion(np.asarray(c)) for c in clips]))
+            appearance = super().embed_clips(clips)
+            return np.concatenate([appearance, motion.result()], axis=1).astype(np.float32)
