@@ -272,3 +272,28 @@ def test_default_engine_prefers_openvino_and_unknown_runtime_is_one_line():
     assert pick_engine("auto") == ("openvino" if openvino_available() else pick_engine("auto"))
     with pytest.raises(UsageError, match="unknown runtime 'tensorrt'; valid: auto, openvino"):
         pick_engine("tensorrt")
+
+
+def test_damaged_export_is_made_again_and_the_run_goes_on_in_torch(monkeypatch, tmp_path, caplog):
+    """The engine loads in a thread while decoding starts; a cached export that cannot be loaded is deleted
+    (the next run exports again) and this run gets torch's features, with one warning."""
+    pytest.importorskip("onnx")
+    from highlighter.features.visual.efficientnet import ARCH, EfficientNetLite0Backbone, bundled_weights_path
+    from highlighter.features.visual.onnx_runtime import onnx_cache_path, pick_engine
+
+    if pick_engine("auto") is None:
+        pytest.skip("neither OpenVINO nor ONNX Runtime is installed")
+    monkeypatch.setenv("HIGHLIGHTER_CACHE", str(tmp_path))
+    export = onnx_cache_path(ARCH, bundled_weights_path())
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"not an onnx model")
+    bb = EfficientNetLite0Backbone()
+    assert bb.session is not None and not bb.uses_torch
+    clips = [_frames(4, 256, 300, 3)]
+    with caplog.at_level("WARNING"):
+        got = bb.embed_clips(clips)
+    assert "cannot load the ONNX export" in caplog.text and not export.exists()
+    ref = EfficientNetLite0Backbone(runtime="torch").embed_clips(clips)
+    assert np.abs(got - ref).max() < 1e-5
+    assert np.abs(EfficientNetLite0Backbone().embed_clips(clips) - ref).max() < 1e-4  # exported again
+    assert export.is_file()
