@@ -143,15 +143,37 @@ class FrameRunner:
         pool.shutdown(wait=False)  # the thread ends with the load
 
     def _compile(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The engine as a function of the whole input (it makes the ``BATCH_FRAMES`` calls itself)."""
         if self.engine == "openvino":
-            import openvino as ov
-
-            compiled = ov.Core().compile_model(str(self.path), "CPU", {"INFERENCE_NUM_THREADS": self.threads,
-                                                                       "PERFORMANCE_HINT": "LATENCY"})
-            request = compiled.create_infer_request()
-            return lambda x: np.array(request.infer({0: x})[0], dtype=np.float32)  # a copy: the request reuses its buffer
+            return self._openvino()
         sess, opts = session(self.path, self.threads), memory_bounded_run()
-        return lambda x: sess.run(None, {INPUT: x}, opts)[0]
+        return batched(lambda x: sess.run(None, {INPUT: x}, opts)[0])
+
+    def _openvino(self) -> Callable[[np.ndarray], np.ndarray]:
+        """OpenVINO in throughput mode: ``threads`` streams of one thread each, batches of ``BATCH_FRAMES``
+        in flight on all of them at once, outputs gathered in order (bit-identical to one request on two
+        threads). Why: one request on two threads syncs them after every layer, and a thread the decoder
+        has preempted stalls the other; per frame 14.2-14.8 ms of CPU against 15.1-17.6 (240 frames, quiet)."""
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(self.path), "CPU", {
+            "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": self.threads, "INFERENCE_NUM_THREADS": self.threads})
+        queue = ov.AsyncInferQueue(compiled, self.threads)
+
+        def run(x: np.ndarray) -> np.ndarray:
+            starts = range(0, len(x), BATCH_FRAMES)
+            out: list[Any] = [None] * len(starts)
+
+            def done(request: Any, j: int) -> None:  # a copy: the request reuses its buffer
+                out[j] = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+
+            queue.set_callback(done)
+            for j, i in enumerate(starts):
+                queue.start_async({0: np.ascontiguousarray(x[i:i + BATCH_FRAMES])}, j)
+            queue.wait_all()
+            return np.concatenate(out)
+
+        return run
 
     def _load(self) -> Callable[[np.ndarray], np.ndarray]:
         if self._run is None:
@@ -172,8 +194,13 @@ class FrameRunner:
         self._run = self._loading = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        run = self._load()
-        return np.concatenate([run(np.ascontiguousarray(x[i:i + BATCH_FRAMES])) for i in range(0, len(x), BATCH_FRAMES)])
+        return self._load()(x)
+
+
+def batched(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``run`` (one engine call) applied ``BATCH_FRAMES`` frames at a time, outputs concatenated."""
+    return lambda x: np.concatenate([run(np.ascontiguousarray(x[i:i + BATCH_FRAMES]))
+                                     for i in range(0, len(x), BATCH_FRAMES)])
 
 
 def pick_engine(runtime: str = "auto") -> str | None:
@@ -207,7 +234,7 @@ def cached_session(name: str, weights: Path, build: Callable[[], Any], crop: int
         except Exception as exc:  # noqa: BLE001 - an export problem costs speed, not the run
             log.warning("ONNX export of %s failed (%s); running it in torch", name, exc)
             return None
-    return FrameRunner(path, engine, fallback=lambda: torch_runner(build()))
+    return FrameRunner(path, engine, fallback=lambda: batched(torch_runner(build())))
 
 
 def torch_runner(model: Any) -> Callable[[np.ndarray], np.ndarray]:
