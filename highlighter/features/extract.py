@@ -22,7 +22,8 @@ Choices:
 * Frames are decoded in a thread (`prefetch`, at most two chunks ahead) while the backbone
   runs on the previous ones: PyAV and torch / ONNX Runtime release the GIL, so the two
   cores both work. H.264/HEVC frames that nothing references are not decoded at all
-  (`iter_frames(skip_nonref=True)`), and ``frame_hook`` lets a second analysis (shot cuts,
+  (`iter_frames(skip_nonref=True)`; on H.264 streams whose P frames are checked to need no B frame,
+  no B frame at all: `io.video.BFrameCheck`), and ``frame_hook`` lets a second analysis (shot cuts,
   `outputs.shots.ShotTap`) see every decoded frame of the same pass.
 """
 
