@@ -329,7 +329,8 @@ class BFrameCheck:
     `B_CHECK_EVIDENCE` reference B frames unlike the frame before them (in a still window a wrong
     reference decodes the same and proves nothing) and as many P frames after them. Any difference,
     or a window without that evidence, leaves NONREF. Cost: the second decoder's I/P frames of at most
-    `B_CHECK_SECONDS` (~0.02 s of CPU at 720p).
+    `B_CHECK_SECONDS` (~0.02 s of CPU at 720p). Not re-checked later: a file joined from parts made by
+    different encoders (stream copy) could change its prediction structure after the first seconds.
 
     Feed it every packet (`feed`) and every frame the main decoder gives (`see`) until ``verdict`` is
     set; `see` returns True once, when B frames may be skipped from then on.
