@@ -391,6 +391,7 @@ class Pipeline:
 
     def features(self, video: str | Path, progress: Any = None) -> VideoFeatureSet:
         """Probe ``video`` once and get its features (from the cache when up to date)."""
+        from highlighter.features.device import trim_heap
         from highlighter.features.extract import cached_features
         from highlighter.io.probe import probe_video
 
@@ -405,6 +406,7 @@ class Pipeline:
         else:
             ff = self.extractor.extract(video, progress, info=info, frame_hook=tap)
         self.extractor.release()  # the frame engine's 100-200 MB go back before the detector imports torch
+        trim_heap()  # and what the extraction freed (kept for reuse during it: `device.fast_heap`)
         if ff.visual is None:
             raise InputError(f"{video}: the feature file has no visual features; re-run with a visual backbone")
         seconds = time.perf_counter() - t0
