@@ -112,18 +112,23 @@ def batchnorm_eval_(x, bn):
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters
 
 
-def _mallopt(*settings: tuple[int, int]) -> None:
-    """glibc ``mallopt(param, value)`` for each pair; a no-op without glibc."""
+def _libc():
+    """The process's C library (glibc's `mallopt` / `malloc_trim` live there), or None off Linux."""
     import ctypes
     import sys
 
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    for param, value in settings:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def _mallopt(*settings: tuple[int, int]) -> None:
+    """glibc ``mallopt(param, value)`` for each pair; a no-op without glibc."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    for param, value in settings if mallopt is not None else ():
         mallopt(param, value)
 
 
@@ -132,15 +137,9 @@ def trim_heap() -> None:
 
     Why: after `fast_heap` the heap keeps what a video's extraction freed; `api.Pipeline` calls this once the
     features are in, so that a detector importing torch (~500 MB) does not add to it. A no-op without glibc."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        return
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def bound_heap(threshold: int = 1 << 20) -> None:

@@ -27,6 +27,7 @@ PIL (bicubic); ``auto`` therefore picks PyAV for rotated videos.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -338,7 +339,9 @@ class BFrameCheck:
 
     def __init__(self, stream: Any, seconds: float = B_CHECK_SECONDS, evidence: int = B_CHECK_EVIDENCE):
         import av
+        from av.video.frame import PictureType
 
+        self.B, self.P = PictureType.B, PictureType.P
         cc = stream.codec_context
         self.side = av.CodecContext.create(cc.name, "r")
         self.side.extradata = cc.extradata
@@ -359,8 +362,6 @@ class BFrameCheck:
         return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
 
     def _digest(self, frame: Any) -> bytes:
-        import hashlib
-
         return hashlib.blake2b(np.ascontiguousarray(self._luma(frame)).data, digest_size=16).digest()
 
     def _settle(self, ok: bool) -> None:
@@ -380,8 +381,6 @@ class BFrameCheck:
 
     def feed(self, packet: Any) -> None:
         """One packet of the stream (before the main decoder gets it)."""
-        from av.video.frame import PictureType
-
         if self.verdict is not None:
             return
         try:
@@ -393,13 +392,11 @@ class BFrameCheck:
             if f.pts is None:
                 self._settle(False)
                 return
-            if f.pict_type != PictureType.B and self.verdict is None:
-                self._match(f.pts, self.side_digests, self.main_digests, self._digest(f), f.pict_type == PictureType.P)
+            if f.pict_type != self.B and self.verdict is None:
+                self._match(f.pts, self.side_digests, self.main_digests, self._digest(f), f.pict_type == self.P)
 
     def see(self, frame: Any) -> bool:
         """One frame of the main decoder (skip_frame=NONREF); True when B frames may be skipped from now on."""
-        from av.video.frame import PictureType
-
         if self.verdict is not None:
             return False
         if frame.pts is None:
@@ -407,14 +404,13 @@ class BFrameCheck:
             return False
         t = float(frame.pts * self.time_base)
         self.start = t if self.start is None else self.start
-        if frame.pict_type == PictureType.B:  # a reference B frame (NONREF dropped the others)
+        if frame.pict_type == self.B:  # a reference B frame (NONREF dropped the others)
             small = self._luma(frame)[::4, ::4].astype(np.int16)
             if self.prev is not None and float(np.abs(small - self.prev).mean()) > 1.0:
                 self.evidence += 1
         else:
             self.prev = self._luma(frame)[::4, ::4].astype(np.int16)
-            self._match(frame.pts, self.main_digests, self.side_digests, self._digest(frame),
-                        frame.pict_type == PictureType.P)
+            self._match(frame.pts, self.main_digests, self.side_digests, self._digest(frame), frame.pict_type == self.P)
         if self.verdict is None and self.matched_after >= self.need and not self.main_digests:
             self._settle(True)
             return True

@@ -14,9 +14,10 @@ OpenVINO 2026.4             13.5 ms     7.6 / 14.7   8e-6
 (ms of wall per frame; with 2 threads wall / CPU; *under load, last round). OpenVINO costs
 0.12-0.2 s to import and 0.2-0.25 s to compile the model (both in a thread while decoding starts,
 `FrameRunner`), and a run that finds the export cached needs
-neither timm nor torch for the backbone. Two intra-op threads: the decode thread does not keep a
-whole core busy, and the backbone is the pipeline's longest stage (ONNX Runtime's threads are
-told not to spin, so a waiting thread gives its core back).
+neither timm nor torch for the backbone. Two threads (ONNX Runtime: intra-op; OpenVINO: two one-thread
+streams, `FrameRunner._openvino`): the decode thread does not keep a whole core busy, and the backbone is
+the pipeline's longest stage (ONNX Runtime's threads are told not to spin, so a waiting thread gives its
+core back).
 
 The export (``torch.onnx.export``, TorchScript exporter, opset 17, dynamic batch) runs the
 first time, from the network with its weights already loaded, and is written atomically to
