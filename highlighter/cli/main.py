@@ -13,7 +13,7 @@ import warnings
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from highlighter import __version__
+from highlighter import __version__, interrupts
 from highlighter.cli import common, detect, evaluate, extract, features, info, methods, train, trim, weights
 from highlighter.errors import HighlighterError, HighlighterWarning, InputError, Interrupted
 
@@ -106,12 +106,15 @@ def main() -> None:
     """Console entry point: run the app, turning known errors into one line."""
     import signal
 
-    def _on_sigterm(_signum, _frame):
-        # SystemExit unwinds like Ctrl-C (finally blocks drop temp files, subprocess.run kills ffmpeg)
+    def _terminate() -> None:
+        # SystemExit unwinds like Ctrl-C (finally blocks drop temp files, run_ffmpeg kills ffmpeg)
         # but, unlike KeyboardInterrupt, is neither swallowed by Typer nor by per-file `except Exception`.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         common.error_line("terminated (SIGTERM)")
         raise SystemExit(143)
+
+    def _on_sigterm(_signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        interrupts.deliver(_terminate)  # after ffmpeg being started is ours to kill
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -17,6 +17,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 
+from highlighter import interrupts
 from highlighter.errors import HighlighterError
 
 
@@ -86,31 +87,42 @@ def run_ffmpeg(args: Sequence[str], what: str = "ffmpeg", timeout: float | None 
 
     ``on_progress(seconds)`` is called with the output time written so far (ffmpeg's
     ``-progress pipe:1``, about twice a second). ffmpeg is killed and reaped if we are
-    interrupted (Ctrl-C, SIGTERM), as `subprocess.run` does.
+    interrupted (Ctrl-C, SIGTERM) or time out (`subprocess.TimeoutExpired`, as
+    `subprocess.run`); SIGTERM is held while it starts (`highlighter.interrupts`).
     """
     cmd = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
-    if on_progress is None:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise _failure(proc.returncode, proc.stderr, what)
-        return proc
-    cmd[1:1] = ["-progress", "pipe:1", "-nostats"]
-    err: list[bytes] = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # never blocks ffmpeg
-        reader.start()
-        try:
-            for raw in proc.stdout:
-                t = progress_seconds(raw.decode("ascii", "replace"))
-                if t is not None:
-                    on_progress(t)
-            proc.wait(timeout=timeout)
-        except BaseException:
+    if on_progress is not None:
+        cmd[1:1] = ["-progress", "pipe:1", "-nostats"]
+    proc = None
+    try:
+        with interrupts.held():
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if on_progress is None:
+            out, err = proc.communicate(timeout=timeout)
+        else:
+            out, err = b"", _follow(proc, on_progress, timeout)
+    except BaseException:
+        if proc is not None:
             proc.kill()
-            proc.wait()
-            raise
-        reader.join()
-    stderr = b"".join(err)
+        raise
+    finally:
+        if proc is not None:
+            with proc:  # closes the pipes, reaps ffmpeg
+                pass
     if proc.returncode != 0:
-        raise _failure(proc.returncode, stderr, what)
-    return subprocess.CompletedProcess(cmd, proc.returncode, b"", stderr)
+        raise _failure(proc.returncode, err, what)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _follow(proc: subprocess.Popen, on_progress: Callable[[float], None], timeout: float | None) -> bytes:
+    """Report ffmpeg's ``-progress`` lines until it exits; its stderr, read in a thread (never blocks it)."""
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    for raw in proc.stdout:
+        t = progress_seconds(raw.decode("ascii", "replace"))
+        if t is not None:
+            on_progress(t)
+    proc.wait(timeout=timeout)
+    reader.join()
+    return b"".join(err)

@@ -10,7 +10,10 @@ chatter on a damaged file would bury it. Two sources, two mechanisms:
 * decord bundles its own libav and writes from C++ straight to file descriptor 2,
   which Python cannot intercept: `native_stderr` points fd 2 at a temp file around
   one call and forwards what was written to the ``highlighter.native`` logger at
-  DEBUG level. `quiet_native` wraps a decord object so each call is captured.
+  DEBUG level. `quiet_native` wraps a decord object so each call is captured,
+  and `close` drops it inside a capture too. decord decodes in a worker thread of
+  its own, which can still write between calls (and while the reader is torn
+  down), so unless debugging its libav is also set silent (`decord_level`).
 
 ``--debug`` (or ``-vv``) enables that logger. Lines with terminal escape codes are
 not decoder messages (a rich progress bar redrawing from its thread): they are
@@ -51,6 +54,16 @@ def pyav_level() -> int | None:
     if name:
         return getattr(av.logging, name, av.logging.PANIC)
     return av.logging.WARNING if debugging() else av.logging.PANIC
+
+
+def decord_level() -> int:
+    """decord's libav log level: errors (captured, shown as DEBUG) when debugging, else nothing.
+
+    Silence is the only reliable hiding: decord's worker thread can log outside any capture.
+    """
+    import decord.logging
+
+    return decord.logging.ERROR if debugging() else decord.logging.QUIET
 
 
 def forward(text: str) -> str:
@@ -110,6 +123,11 @@ class quiet_native:
     def __init__(self, make: Any, *args: Any, **kwargs: Any):
         with native_stderr():
             self._obj = make(*args, **kwargs)
+
+    def close(self) -> None:
+        """Drop the object inside a capture: its destructor joins decord's worker, which may log."""
+        with native_stderr():
+            self.__dict__.pop("_obj", None)
 
     def __getattr__(self, name: str) -> Any:
         if name == "_obj":  # not built (the constructor raised): no recursion

@@ -39,7 +39,7 @@ import numpy as np
 
 from highlighter.errors import InputError, UsageError
 from highlighter.io.probe import MediaInfo, _av_reason, open_container, probe_video
-from highlighter.io.quiet import native_reason, quiet_native  # decord's own libav prints to fd 2
+from highlighter.io.quiet import decord_level, native_reason, quiet_native  # decord's own libav prints to fd 2
 
 log = logging.getLogger(__name__)
 
@@ -175,38 +175,44 @@ def _iter_decord(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[in
                  chunk_size: int) -> Iterator[FrameChunk]:
     import decord
 
-    decord.logging.set_level(decord.logging.ERROR)
+    decord.logging.set_level(decord_level())
     v = info.video
     assert v is not None
     w, h = size
     same = (w, h) == (v.width, v.height)
-    if v.rotation:  # decord rotates by itself; its resize is broken then (see module doc)
-        vr = quiet_native(decord.VideoReader, path, ctx=decord.cpu(0))
-        dh, dw = vr[0].shape[:2]
-        if (dw, dh) != (v.display_width, v.display_height):
-            raise RuntimeError(f"decord gave {dw}x{dh} frames, expected upright {v.display_width}x{v.display_height}")
-        vr.seek(0)
-    else:
-        vr = quiet_native(decord.VideoReader, path, ctx=decord.cpu(0), width=-1 if same else w,
-                          height=-1 if same else h)
-    n = len(vr)
-    if n == 0:
-        raise RuntimeError("decord sees no frames")
-    # decord's timestamps start at the video stream's first pts; shift to container time.
-    src = vr.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64) + v.start
-    order = np.argsort(src, kind="stable")
-    src_sorted = src[order]
-    frame_dur = float(np.median(np.diff(src_sorted))) if n > 1 else 1.0 / max(v.fps, 1e-3)
-    targets = targets[targets < src_sorted[-1] + frame_dur - _EPS] if n else targets
-    for i in range(0, len(targets), chunk_size):
-        t = targets[i:i + chunk_size]
-        idx = order[select_indices(src_sorted, t)]
-        uniq, inv = np.unique(idx, return_inverse=True)
-        batch = vr.get_batch(uniq.tolist()).asnumpy()
-        if v.rotation:
-            batch = _resize(batch, *((h, w) if v.rotation in (90, 270) else (w, h)))
-        frames = batch[inv]
-        yield FrameChunk(frames=frames, pts=src[idx], times=t.copy(), first_index=i, backend="decord")
+    vr = None
+    try:
+        if v.rotation:  # decord rotates by itself; its resize is broken then (see module doc)
+            vr = quiet_native(decord.VideoReader, path, ctx=decord.cpu(0))
+            dh, dw = vr[0].shape[:2]
+            if (dw, dh) != (v.display_width, v.display_height):
+                want = f"{v.display_width}x{v.display_height}"
+                raise RuntimeError(f"decord gave {dw}x{dh} frames, expected upright {want}")
+            vr.seek(0)
+        else:
+            vr = quiet_native(decord.VideoReader, path, ctx=decord.cpu(0), width=-1 if same else w,
+                              height=-1 if same else h)
+        n = len(vr)
+        if n == 0:
+            raise RuntimeError("decord sees no frames")
+        # decord's timestamps start at the video stream's first pts; shift to container time.
+        src = vr.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64) + v.start
+        order = np.argsort(src, kind="stable")
+        src_sorted = src[order]
+        frame_dur = float(np.median(np.diff(src_sorted))) if n > 1 else 1.0 / max(v.fps, 1e-3)
+        targets = targets[targets < src_sorted[-1] + frame_dur - _EPS] if n else targets
+        for i in range(0, len(targets), chunk_size):
+            t = targets[i:i + chunk_size]
+            idx = order[select_indices(src_sorted, t)]
+            uniq, inv = np.unique(idx, return_inverse=True)
+            batch = vr.get_batch(uniq.tolist()).asnumpy()
+            if v.rotation:
+                batch = _resize(batch, *((h, w) if v.rotation in (90, 270) else (w, h)))
+            frames = batch[inv]
+            yield FrameChunk(frames=frames, pts=src[idx], times=t.copy(), first_index=i, backend="decord")
+    finally:  # tear decord's worker down inside a capture, not whenever the generator is collected
+        if vr is not None:
+            vr.close()
 
 
 def _resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:

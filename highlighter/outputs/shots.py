@@ -170,8 +170,7 @@ class ShotTap:
             self._thread = None
 
     def _look(self, img: np.ndarray, t: float) -> None:
-        from scenedetect import ContentDetector
-        from scenedetect.frame_timecode import FrameTimecode
+        from scenedetect import ContentDetector, FrameTimecode
 
         if self.detector is None:
             self.detector = ContentDetector(threshold=self.threshold, min_scene_len=float(self.min_shot))
