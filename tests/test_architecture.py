@@ -20,7 +20,8 @@ PKG = Path(__file__).resolve().parents[1] / "highlighter"
 # Bottom to top. Within one stage, different components may not import each other,
 # except the plumbing at the bottom (pure helpers every stage shares).
 STAGES: list[set[str]] = [
-    {"__init__", "errors", "atomic", "registry", "settings", "scores", "batch", "batch_ray", "timeparse"},  # plumbing
+    {"__init__", "errors", "atomic", "interrupts", "registry", "settings", "scores", "batch", "batch_ray",
+     "timeparse"},  # plumbing
     {"io"},
     {"features"},
     {"methods", "outputs"},  # independent of each other: `scores` holds what both need
