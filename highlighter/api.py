@@ -480,7 +480,8 @@ class Pipeline:
         scores = self.score(feats)
         timings = {"features": feats.seconds, "detector": time.perf_counter() - t1}
         result = self.select(feats, scores, timings=timings)
-        result.timings["total"] = sum(result.timings.values())
+        # wall stages only: "shots" is the shot tap's thread time, spent during the decode
+        result.timings["total"] = sum(result.timings.get(k, 0.0) for k in ("features", "detector", "select"))
         if not feats.cached:  # parts of "features" (the decode thread overlaps the backbone: they overlap)
             parts = feats.features.meta.get("timings") or {}
             result.timings.update({f"features_{k}": float(v) for k, v in parts.items()})

@@ -125,6 +125,24 @@ def test_corrupt_or_foreign_files(tmp_path, src):
         FeatureFile.load(trunc)
 
 
+def test_config_key_changes_with_what_the_backbone_computes(monkeypatch):
+    """A backbone whose computation changes (its written contract with it: efficientnet-lite0-motion's
+    appearance from 2 frames instead of 4) must not reuse features cached by the old code."""
+    import dataclasses
+
+    from highlighter.features.base import backbone_class
+
+    cls = backbone_class("efficientnet-lite0-motion")
+    before = ExtractConfig(visual="efficientnet-lite0-motion", audio=None).cache_key()
+    monkeypatch.setattr(cls, "spec", dataclasses.replace(cls.spec, contract=cls.spec.contract + " (changed)"))
+    after = ExtractConfig(visual="efficientnet-lite0-motion", audio=None).cache_key()
+    assert before["visual"] == after["visual"] and before["contracts"] != after["contracts"]
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "key": json.loads(json.dumps(before))}
+    reason = stale_reason(meta, SourceKey("x", 1, 1.0, "h"), ExtractConfig(visual="efficientnet-lite0-motion",
+                                                                             audio=None))
+    assert reason == "extraction settings changed", reason
+
+
 def test_config_key_depends_on_backbones_weights_and_grid_only():
     a = ExtractConfig(visual="i3d", audio=None, pretrained=False)
     assert a.cache_key() == ExtractConfig(visual="i3d", audio=None, pretrained=False, device="cpu",

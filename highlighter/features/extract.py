@@ -97,8 +97,19 @@ class ExtractConfig:
             "visual": self.backbone_id(self.visual),
             "audio": self.backbone_id(self.audio),
             "weights": {n: _weights_version(n, self.pretrained) for n in (self.visual, self.audio) if n},
+            "contracts": {n: _contract_version(n) for n in (self.visual, self.audio) if n},
             "grid": self.grid.to_dict(),
         }
+
+
+def _contract_version(name: str) -> str:
+    """A digest of the backbone's written contract: when what a backbone computes changes (and its
+    contract with it), features cached by the old code are not reused."""
+    import hashlib
+
+    from highlighter.features.base import backbone_class
+
+    return hashlib.sha256(backbone_class(name).spec.contract.encode("utf-8")).hexdigest()[:12]
 
 
 def _weights_version(name: str, pretrained: bool) -> str:

