@@ -33,7 +33,7 @@ older file runs `outputs.shots.find_cuts`; ``DetectConfig.shots=False`` skips it
 passes them to `select_segments`, so no segment spans a cut, and records them (``cuts``).
 
 CPU default: without a CUDA device, ``backbone="auto"`` runs the offline pair even when the I3D
-checkpoint is cached (I3D + PANNs: ~1.2 min per minute of video on this 2-core CPU, 8x the offline pair) and never downloads it;
+checkpoint is cached (I3D + PANNs: ~1.4 min per minute of video on this 2-core CPU, ~25x the offline pair) and never downloads it;
 one line (`cpu_choice_line`, kept as ``method.why``) says so; ``backbone="i3d"`` still runs it.
 
 "No clear highlight": `clip_signal` measures, independently of the method, whether the
@@ -212,7 +212,7 @@ def offline_backbones(audio_wanted: bool) -> tuple[str, str | None]:
     return visual, audio
 
 
-I3D_CPU_COST = "I3D costs ~1.2 min per minute of video on a 2-core CPU, 8x the offline pair"  # README, benchmarks/detect.py --paths
+I3D_CPU_COST = "I3D costs ~1.4 min per minute of video on a 2-core CPU, ~25x the offline pair"  # README, benchmarks/detect.py --paths
 
 
 def cpu_only(device: str) -> bool:
@@ -368,7 +368,7 @@ class Pipeline:
             trained_on = detector_backbones(det)
             visual, audio = trained_on or DEFAULT_BACKBONES
             if trained_on is None and visual == DEFAULT_BACKBONES[0] and cpu_only(cfg.device):
-                (visual, audio), cpu_default = cpu_backbones(), True  # I3D on CPU: 8x the offline pair
+                (visual, audio), cpu_default = cpu_backbones(), True  # I3D on CPU: ~25x the offline pair
         else:
             visual, audio = parse_backbone(cfg.backbone)
         fits = det is not None and dims_fit(det, visual)

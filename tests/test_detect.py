@@ -289,7 +289,7 @@ def test_output_names_keep_dots_in_the_video_name(tmp_path):
 
 # --------------------------------------------------------------------------- the CPU default
 def test_cpu_default_is_the_offline_pair_even_with_i3d_cached(video):
-    """No CUDA: I3D (~1.2 min per minute of video here, 8x the offline pair) is not the default even when its checkpoint is
+    """No CUDA: I3D (~1.4 min per minute of video here, ~25x the offline pair) is not the default even when its checkpoint is
     cached; one line says what runs and why, and the JSON keeps it (``method.why``, schema 1.3).
     Without the checkpoint nothing is downloaded: the offline fallback line says so."""
     from highlighter.api import DEFAULT_BACKBONES, offline_backbones

@@ -272,9 +272,14 @@ def _iter_pyav(path: str, info: MediaInfo, targets: np.ndarray, size: tuple[int,
             return None
 
         check = BFrameCheck(stream) if skip_nonref and stream.codec_context.name == "h264" else None
+        parts = EncodeWatch(stream.codec_context.extradata) if check is not None else None
 
         def decoded():
+            nonlocal check
             for packet in container.demux(stream):  # what `container.decode(stream)` does, packets seen
+                if parts is not None and parts.new_part(packet):  # a join: what held before may not hold now
+                    stream.codec_context.skip_frame = "NONREF"
+                    check = BFrameCheck(stream, since=packet.pts)
                 if check is not None and check.verdict is None:
                     check.feed(packet)
                 yield from packet.decode()
@@ -336,14 +341,16 @@ class BFrameCheck:
     `B_CHECK_EVIDENCE` reference B frames unlike the frame before them (in a still window a wrong
     reference decodes the same and proves nothing) and as many P frames after them. Any difference,
     or a window without that evidence, leaves NONREF. Cost: the second decoder's I/P frames of at most
-    `B_CHECK_SECONDS` (~0.02 s of CPU at 720p). Not re-checked later: a file joined from parts made by
-    different encoders (stream copy) could change its prediction structure after the first seconds.
+    `B_CHECK_SECONDS` (~0.02 s of CPU at 720p). A file joined by stream copy from parts made by different
+    encoder runs can change its prediction structure at a join: where `EncodeWatch` sees a new part
+    starts, the decode goes back to NONREF and a new check (``since`` that keyframe) decides again.
 
     Feed it every packet (`feed`) and every frame the main decoder gives (`see`) until ``verdict`` is
     set; `see` returns True once, when B frames may be skipped from then on.
     """
 
-    def __init__(self, stream: Any, seconds: float = B_CHECK_SECONDS, evidence: int = B_CHECK_EVIDENCE):
+    def __init__(self, stream: Any, seconds: float = B_CHECK_SECONDS, evidence: int = B_CHECK_EVIDENCE,
+                 since: int | None = None):
         import av
         from av.video.frame import PictureType
 
@@ -354,6 +361,7 @@ class BFrameCheck:
         self.side.skip_frame = "BIDIR"
         self.time_base = stream.time_base
         self.seconds, self.need = seconds, evidence
+        self.since = since  # pts of the keyframe the check starts at: frames before it are not its business
         self.verdict: bool | None = None
         self.start: float | None = None
         self.side_digests: dict[int, bytes] = {}  # pts -> luma digest, I/P frames of the B-skipping decoder
@@ -408,6 +416,8 @@ class BFrameCheck:
         if frame.pts is None:
             self._settle(False)
             return False
+        if self.since is not None and frame.pts < self.since:  # still in flight from before the join
+            return False
         t = float(frame.pts * self.time_base)
         self.start = t if self.start is None else self.start
         if frame.pict_type == self.B:  # a reference B frame (NONREF dropped the others)
@@ -423,6 +433,59 @@ class BFrameCheck:
         if self.verdict is None and t - self.start > self.seconds:
             self._settle(False)
         return False
+
+
+X264_SEI = b"x264 - core"  # x264 writes its settings in an SEI of the first frame of every encode
+
+
+class EncodeWatch:
+    """Where an H.264 stream joined by stream copy starts a part from another encoder run.
+
+    Why: `BFrameCheck` judges a stream on its first seconds, and a later part may predict P frames
+    from B frames where the first did not (a veryfast recording joined to a medium one: its P frames
+    came out 7.8 grey levels wrong on average). A keyframe starts a new part when it carries parameter
+    sets (SPS) unlike the last ones seen, or x264's settings SEI. Only keyframes are read.
+    """
+
+    def __init__(self, extradata: bytes | None):
+        data = bytes(extradata or b"")
+        self.avcc = len(data) > 6 and data[0] == 1
+        self.length_size = (data[4] & 3) + 1 if self.avcc else 4
+        self.sps = self._extradata_sps(data) if self.avcc else set(self._sps(data))
+        self.first = True
+
+    @staticmethod
+    def _extradata_sps(data: bytes) -> set[bytes]:
+        out, pos = set(), 6
+        for _ in range(data[5] & 0x1F):
+            n = int.from_bytes(data[pos:pos + 2], "big")
+            out.add(data[pos + 2:pos + 2 + n])
+            pos += 2 + n
+        return out
+
+    def _nals(self, data: bytes) -> list[bytes]:
+        if not self.avcc:  # Annex B: start codes
+            return [n.rstrip(b"\x00") for n in data.split(b"\x00\x00\x01") if n]
+        out, pos, k = [], 0, self.length_size
+        while pos + k <= len(data):
+            n = int.from_bytes(data[pos:pos + k], "big")
+            out.append(data[pos + k:pos + k + n])
+            pos += k + n
+        return out
+
+    def _sps(self, data: bytes) -> list[bytes]:
+        return [n for n in self._nals(data) if n and n[0] & 0x1F == 7]
+
+    def new_part(self, packet: Any) -> bool:
+        """True for the keyframe packet that starts a part unlike the one before (never the first)."""
+        if not packet.is_keyframe:
+            return False
+        data = bytes(packet)
+        sps = set(self._sps(data))
+        changed = bool(sps) and sps != self.sps
+        self.sps = sps or self.sps
+        first, self.first = self.first, False
+        return not first and (changed or X264_SEI in data)
 
 
 def _chunk(frames: list[np.ndarray], pts: list[float], times: np.ndarray, first: int, rotation: int) -> FrameChunk:
