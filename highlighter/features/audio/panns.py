@@ -223,6 +223,9 @@ class PannsCnn14(Backbone):
         else:
             self.model = Cnn14()
         self.model.eval().to(device)
+        if device == "cpu":  # 2 clips per forward, not 8: their activations set the peak (issue 14, 3-min video:
+            self.max_batch_clips = 2  # 980 -> 922 MB maxrss; 4 clips 940 MB; the forwards ~40 % slower, which
+            # is noise beside I3D, PANN's companion on the CPU path, at 1/50 of its speed)
 
     @torch.inference_mode()
     def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
