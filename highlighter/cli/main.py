@@ -116,7 +116,15 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         interrupts.deliver(_terminate)  # after ffmpeg being started is ours to kill
 
+    def _interrupt() -> None:
+        raise KeyboardInterrupt
+
+    def _on_sigint(_signum, _frame):  # Python's own handler, but held like SIGTERM while ffmpeg starts
+        interrupts.deliver(_interrupt)
+
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when SIGINT is ignored (nohup, &)
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         # Without standalone mode click *returns* the code of a `typer.Exit(n)`.
         rc = app(standalone_mode=False)
