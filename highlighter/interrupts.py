@@ -3,7 +3,8 @@
 Why: the CLI turns SIGTERM into SystemExit, which unwinds from whatever bytecode is running.
 Raised inside `subprocess.Popen()`, after the fork but before the object is returned, no
 one held the child: ffmpeg ran on and wrote again the temp file that the unwinding had just
-deleted (2 leaks in 10 tries when SIGTERM came as soon as the child existed).
+deleted (2 leaks in 10 tries when SIGTERM came as soon as the child existed). The CLI routes
+SIGINT the same way (a `kill -INT` reaches only us; Ctrl-C at a terminal also reaches ffmpeg).
 `deliver` runs a signal's action now, or, while a `held` block is open in the main thread
 (where Python runs signal handlers), at the end of the outermost one.
 """

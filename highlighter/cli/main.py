@@ -114,7 +114,7 @@ def main() -> None:
 
     def _on_sigterm(_signum, _frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
-        interrupts.deliver(_terminate)  # after ffmpeg being started is ours to kill
+        interrupts.deliver(_terminate)  # held while ffmpeg is being started, until it is ours to kill
 
     def _interrupt() -> None:
         raise KeyboardInterrupt

@@ -88,7 +88,7 @@ def run_ffmpeg(args: Sequence[str], what: str = "ffmpeg", timeout: float | None 
     ``on_progress(seconds)`` is called with the output time written so far (ffmpeg's
     ``-progress pipe:1``, about twice a second). ffmpeg is killed and reaped if we are
     interrupted (Ctrl-C, SIGTERM) or time out (`subprocess.TimeoutExpired`, as
-    `subprocess.run`); SIGTERM is held while it starts (`highlighter.interrupts`).
+    `subprocess.run`); the CLI's SIGTERM and SIGINT wait while it starts (`highlighter.interrupts`).
     """
     cmd = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
     if on_progress is not None:
