@@ -265,8 +265,11 @@ def _starting(children: list[int], out: Path) -> bool:
 def _trim_and_terminate(src: Path, job: Path, out: Path, ready, sig: int = signal.SIGTERM) -> None:
     """Start `highlighter trim`, send ``sig`` once ``ready(children, out)`` holds; check that it cleans up."""
     out.mkdir()
+    # A background job (`cmd &`, nohup) inherits SIGINT ignored, and then Python leaves it ignored: the child
+    # gets the default back so that it reacts as in a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "highlighter", "-q", "trim", str(src), "--from", str(job),
-                             "-o", str(out / "reel.mp4")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-o", str(out / "reel.mp4")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     children, deadline = [], time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         children = _children(proc.pid)
