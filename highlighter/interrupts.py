@@ -16,21 +16,22 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 _depth = 0
-_pending: list[Callable[[], None]] = []
+_pending: Callable[[], None] | None = None  # the first action delivered while held: it ends the run, later ones drop
 
 
 def deliver(action: Callable[[], None]) -> None:
     """Run ``action`` (which may raise, e.g. SystemExit) now, or when the open `held` block ends."""
-    if _depth:
-        _pending.append(action)
-    else:
+    global _pending
+    if not _depth:
         action()
+    elif _pending is None:
+        _pending = action
 
 
 @contextmanager
 def held() -> Iterator[None]:
     """Delay actions passed to `deliver` until the block ends (no-op outside the main thread)."""
-    global _depth
+    global _depth, _pending
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -39,7 +40,6 @@ def held() -> Iterator[None]:
         yield
     finally:
         _depth -= 1
-        if not _depth and _pending:
-            action = _pending[0]
-            _pending.clear()
+        if not _depth and _pending is not None:
+            action, _pending = _pending, None
             action()
